@@ -9,7 +9,8 @@ with instructions to rebuild.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
+import importlib.machinery
 import os
 import threading
 from typing import Any
@@ -59,8 +60,12 @@ class ExtensionLibrary:
             self._error = "loading disabled by GEOKD_NO_EXTENSION"
             return False
         try:
-            spec = importlib.util.find_spec(f"{self.package}._C")
-        except (ImportError, ValueError) as error:
+            # Only the library beside the imported package counts: another copy
+            # found elsewhere on the path (e.g. an editable install) would be
+            # built from other sources.
+            package = importlib.import_module(self.package)
+            spec = importlib.machinery.PathFinder.find_spec(f"{self.package}._C", list(package.__path__))
+        except (ImportError, ValueError, AttributeError) as error:
             spec, self._error = None, f"{type(error).__name__}: {error}"
         if spec is None or spec.origin is None:
             self._error = self._error or f"{self.package}._C is not installed (built without the extension)"

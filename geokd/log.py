@@ -76,4 +76,5 @@ def progress(iterable: Iterable | None = None, ctx: DistributedContext | None = 
     ctx = ctx or DistributedContext()
     hidden = os.environ.get("GEOKD_PROGRESS", "1") == "0"
     kwargs.setdefault("dynamic_ncols", True)
+    kwargs.setdefault("mininterval", 0.5)
     return tqdm(iterable, disable=hidden or not ctx.is_main, **kwargs)
