@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from timing import machine, measure, write_json  # noqa: E402
-
-from graphkd.ops import index_to_ptr  # noqa: E402
-from graphkd.ops.index_to_ptr import _index_to_ptr_reference  # noqa: E402
+from geokd.benchmark import machine, measure, write_json
+from graphkd.ops import index_to_ptr
+from graphkd.ops.index_to_ptr import _index_to_ptr_reference
 
 
 def main() -> None:

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from timing import machine, measure, write_json  # noqa: E402
-
-from pointkd.ops import morton_encode  # noqa: E402
-from pointkd.ops.morton import _morton_encode_reference  # noqa: E402
+from geokd.benchmark import machine, measure, write_json
+from pointkd.ops import morton_encode
+from pointkd.ops.morton import _morton_encode_reference
 
 
 def main() -> None:

@@ -1,5 +1,8 @@
 // CPU kernel of graphkd::index_to_ptr: at::parallel_for over the shared
 // per-element logic.
+#include <algorithm>
+#include <atomic>
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -22,11 +25,15 @@ at::Tensor index_to_ptr_cpu(const at::Tensor& index_in, int64_t size) {
     index_to_ptr_element(0, index_data, numel, size, ptr_data);
     return ptr;
   }
-  at::parallel_for(0, numel, /*grain_size=*/4096, [&](int64_t begin, int64_t end) {
+  std::atomic<int> status{kIndexToPtrOk};
+  at::parallel_for(0, numel, /*grain_size=*/32768, [&](int64_t begin, int64_t end) {
+    int local = kIndexToPtrOk;
     for (int64_t i = begin; i < end; ++i) {
-      index_to_ptr_element(i, index_data, numel, size, ptr_data);
+      local = std::max(local, index_to_ptr_element(i, index_data, numel, size, ptr_data));
     }
+    if (local != kIndexToPtrOk) status.store(local);
   });
+  raise_index_to_ptr_status(status.load(), index, size);
   return ptr;
 }
 

@@ -13,11 +13,13 @@ namespace {
 
 __global__ void index_to_ptr_kernel(const int64_t* __restrict__ index,
                                     int64_t numel, int64_t size,
-                                    int64_t* __restrict__ ptr) {
+                                    int64_t* __restrict__ ptr,
+                                    int* __restrict__ status) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
        i < numel; i += stride) {
-    index_to_ptr_element(i, index, numel, size, ptr);
+    const int element_status = index_to_ptr_element(i, index, numel, size, ptr);
+    if (element_status != kIndexToPtrOk) atomicMax(status, element_status);
   }
 }
 
@@ -32,10 +34,14 @@ at::Tensor index_to_ptr_cuda(const at::Tensor& index_in, int64_t size) {
   const int64_t numel = index.numel();
   if (numel == 0) return at::zeros({size + 1}, index.options());
   auto ptr = at::empty({size + 1}, index.options());
+  auto status = at::zeros({1}, index.options().dtype(at::kInt));
   const auto stream = at::cuda::getCurrentCUDAStream();
   index_to_ptr_kernel<<<KD_CUDA_BLOCKS(numel), KD_CUDA_THREADS, 0, stream>>>(
-      index.data_ptr<int64_t>(), numel, size, ptr.data_ptr<int64_t>());
+      index.data_ptr<int64_t>(), numel, size, ptr.data_ptr<int64_t>(),
+      status.data_ptr<int>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+  // One device-to-host copy: bad input must raise, not return garbage.
+  raise_index_to_ptr_status(status.item<int>(), index, size);
   return ptr;
 }
 

@@ -63,6 +63,18 @@ def test_bad_input(index, size, message):
         index_to_ptr(index, size)
 
 
+def test_bad_values_deep_inside_large_input():
+    index = torch.sort(torch.randint(0, 1000, (500_000,)))[0]
+    unsorted = index.clone()
+    unsorted[300_000], unsorted[300_001] = 999, 0
+    with pytest.raises(RuntimeError, match="must be sorted"):
+        index_to_ptr(unsorted, 1000)
+    out_of_range = index.clone()
+    out_of_range[-1] = 5000
+    with pytest.raises(RuntimeError, match=r"got values in \[0, 5000\]"):
+        index_to_ptr(out_of_range, 1000)
+
+
 def test_not_a_tensor():
     with pytest.raises(TypeError, match="index must be a Tensor"):
         index_to_ptr([0, 1], 2)

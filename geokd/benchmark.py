@@ -1,4 +1,4 @@
-"""Timing helpers shared by the benchmark scripts (run them from the repository root)."""
+"""Timing helpers for the scripts in benchmarks/: warm-up, repeated timed calls, JSON records."""
 
 from __future__ import annotations
 
