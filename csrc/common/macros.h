@@ -38,7 +38,12 @@ inline std::string describe(const at::Tensor& tensor) {
   TORCH_CHECK((cond), name " must be " expected ", got ",                   \
               ::geokd::describe(tensor))
 
-// Grid-stride loop bounds for CUDA kernels.
+// Grid-stride loop over [0, n) inside a CUDA kernel, with 64-bit indices.
+#define KD_CUDA_KERNEL_LOOP(i, n)                                             \
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; \
+       i < (n); i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+
+// Launch bounds for KD_CUDA_KERNEL_LOOP.
 #define KD_CUDA_THREADS 256
 #define KD_CUDA_BLOCKS(n) \
   static_cast<unsigned int>(std::min<int64_t>(((n) + KD_CUDA_THREADS - 1) / KD_CUDA_THREADS, 65535 * 32))

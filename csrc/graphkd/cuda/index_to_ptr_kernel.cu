@@ -15,9 +15,7 @@ __global__ void index_to_ptr_kernel(const int64_t* __restrict__ index,
                                     int64_t numel, int64_t size,
                                     int64_t* __restrict__ ptr,
                                     int* __restrict__ status) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-       i < numel; i += stride) {
+  KD_CUDA_KERNEL_LOOP(i, numel) {
     const int element_status = index_to_ptr_element(i, index, numel, size, ptr);
     if (element_status != kIndexToPtrOk) atomicMax(status, element_status);
   }

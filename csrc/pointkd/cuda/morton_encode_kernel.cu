@@ -16,9 +16,7 @@ template <typename index_t>
 __global__ void morton_encode_kernel(const index_t* __restrict__ coords,
                                      int64_t num_points,
                                      int64_t* __restrict__ codes) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-       i < num_points; i += stride) {
+  KD_CUDA_KERNEL_LOOP(i, num_points) {
     codes[i] = morton_encode_element(i, coords);
   }
 }
