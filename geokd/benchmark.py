@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import statistics
@@ -48,3 +49,13 @@ def write_json(path: str | None, payload: dict) -> None:
         Path(path).write_text(text + "\n")
     else:
         print(text)
+
+
+def benchmark_parser(description: str, sizes: list[int], size_help: str, repeat: int) -> argparse.ArgumentParser:
+    """The options every benchmark script shares: a size grid, the device, repetitions, JSON output."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=sizes, help=f"{size_help} (default: {sizes})")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--repeat", type=int, default=repeat, help=f"timed calls per case (default: {repeat})")
+    parser.add_argument("--json", default=None, help="write the results to this file (default: print them)")
+    return parser

@@ -114,7 +114,16 @@ class ExtensionLibrary:
         return bool(torch._C._dispatch_has_kernel_for_dispatch_key(f"{self.package}::{op}", dispatch_key))
 
     def info(self) -> dict:
-        """What was built and what runs: see ``graphkd.extension_info()``."""
+        """What the compiled library provides here.
+
+        Returns:
+            dict: ``loaded`` (bool) and ``error`` (why not, or ``None``),
+            ``path`` of the shared object, ``ops`` (op name to
+            ``{"cpu": bool, "cuda": bool}``: whether a kernel is registered for
+            that backend), ``build`` (torch and CUDA versions the library was
+            compiled with; CUDA ``None`` without CUDA kernels) and ``runtime``
+            (torch and CUDA versions in use, GPU availability, CPU threads).
+        """
         loaded = self.load()
         info: dict[str, Any] = {
             "package": self.package,

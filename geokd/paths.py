@@ -22,6 +22,8 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from filelock import FileLock
+
 
 class MissingDataError(FileNotFoundError):
     """Raw data files are missing and may not be downloaded (``GEOKD_OFFLINE=1``)."""
@@ -50,6 +52,18 @@ def data_root() -> Path:
 def offline() -> bool:
     """Whether downloads are forbidden (``GEOKD_OFFLINE=1``)."""
     return os.environ.get("GEOKD_OFFLINE", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def dataset_lock(directory: str | os.PathLike) -> FileLock:
+    """An inter-process lock on a dataset's writable directory.
+
+    Staging and processing hold it, so that the ranks of a ``torchrun`` job (or
+    any concurrent runs) never read a half-written processed file: the first to
+    take it prepares the dataset, the others then find it ready.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(directory / ".geokd.lock"))
 
 
 def _copy_atomic(source: Path, target: Path, ensure_trailing_newline: bool) -> None:

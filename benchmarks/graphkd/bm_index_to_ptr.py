@@ -5,23 +5,18 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import torch
 
-from geokd.benchmark import machine, measure, write_json
+from geokd.benchmark import benchmark_parser, machine, measure, write_json
 from graphkd.ops import index_to_ptr
 from graphkd.ops.index_to_ptr import _index_to_ptr_reference
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000], help="entries E")
+    parser = benchmark_parser(__doc__, [100_000, 1_000_000, 10_000_000], "entries E", repeat=7)
     parser.add_argument("--rows-per-entry", type=float, default=0.1, help="rows = E * this (default: 0.1)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--json", default=None, help="write results here (default: print)")
     args = parser.parse_args()
 
     from torch_geometric.utils.sparse import index2ptr

@@ -5,22 +5,17 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import torch
 
-from geokd.benchmark import machine, measure, write_json
+from geokd.benchmark import benchmark_parser, machine, measure, write_json
 from pointkd.ops import morton_encode
 from pointkd.ops.morton import _morton_encode_reference
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000], help="points N")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--json", default=None, help="write results here (default: print)")
+    parser = benchmark_parser(__doc__, [100_000, 1_000_000, 10_000_000], "points N", repeat=5)
     args = parser.parse_args()
 
     device = torch.device(args.device)

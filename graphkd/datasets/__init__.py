@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch_geometric.datasets as pyg_datasets
 
-from geokd.paths import cache_root
+from geokd.paths import cache_root, dataset_lock
 from graphkd.datasets._staging import EMBEDDED_ROOT, StagedRawFiles
 
 PLANETOID_NAMES = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
@@ -37,7 +37,9 @@ class Planetoid(StagedRawFiles, pyg_datasets.Planetoid):
         if canonical is None:
             raise ValueError(f"name must be one of {sorted(PLANETOID_NAMES.values())}, got {name!r}")
         self.raw_relpath = f"Planetoid/{canonical}/raw"
-        super().__init__(str(root or cache_root() / "Planetoid"), canonical, **kwargs)
+        root = str(root or cache_root() / "Planetoid")
+        with dataset_lock(Path(root) / canonical):
+            super().__init__(root, canonical, **kwargs)
 
 
 class TUDataset(StagedRawFiles, pyg_datasets.TUDataset):
@@ -58,7 +60,9 @@ class TUDataset(StagedRawFiles, pyg_datasets.TUDataset):
         if not isinstance(name, str) or not name or "/" in name:
             raise ValueError(f"name must be a TU dataset name such as 'MUTAG', got {name!r}")
         self.raw_relpath = f"TUDataset/{name}/raw"
-        super().__init__(str(root or cache_root() / "TUDataset"), name, **kwargs)
+        root = str(root or cache_root() / "TUDataset")
+        with dataset_lock(Path(root) / name):
+            super().__init__(root, name, **kwargs)
 
     def _is_raw_file(self, name: str) -> bool:
         # Every <NAME>_*.txt file: labels and attributes are optional in the TU format.

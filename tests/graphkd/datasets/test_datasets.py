@@ -93,3 +93,22 @@ def test_bad_names():
         Planetoid("cornell")
     with pytest.raises(ValueError, match="name must be a TU dataset name"):
         TUDataset("../MUTAG")
+
+
+def test_concurrent_processes_prepare_the_dataset_once(tmp_path):
+    """Ranks of a torchrun job load the same dataset at once; none may see a half-written file."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    code = "from graphkd.datasets import Planetoid, TUDataset; print(Planetoid('cora')[0].num_nodes, len(TUDataset('MUTAG')))"
+    env = dict(os.environ, GEOKD_CACHE=str(tmp_path / "cache"), GEOKD_DATA=str(tmp_path / "none"), PYTHONPATH=str(REPO_ROOT))
+    processes = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-2000:]
+        assert out.split() == ["2708", "188"]
