@@ -1,0 +1,226 @@
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from graphkd.ops import TreeVocabulary, tree_hash
+from graphkd.ops.tree_hash import _tree_hash_reference, same_partition
+from tests.conftest import DEVICES, requires_cuda
+
+
+@st.composite
+def labelled_graphs(draw, max_nodes=10, max_edges=24):
+    num_nodes = draw(st.integers(0, max_nodes))
+    pairs = draw(st.lists(st.tuples(st.integers(0, max(num_nodes - 1, 0)), st.integers(0, max(num_nodes - 1, 0))),
+                          max_size=max_edges if num_nodes else 0))
+    undirected = draw(st.booleans())
+    with_edge_labels = draw(st.booleans())
+    edge_labels = [draw(st.integers(0, 2)) for _ in pairs]
+    if undirected:  # both directions, same label; self-loops and multi-edges stay as drawn
+        pairs = pairs + [(t, s) for s, t in pairs]
+        edge_labels = edge_labels + edge_labels
+    node_labels = [draw(st.integers(0, 2)) for _ in range(num_nodes)]
+    edge_index = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).t().contiguous()
+    return (
+        edge_index,
+        torch.tensor(node_labels, dtype=torch.long),
+        torch.tensor(edge_labels, dtype=torch.long) if with_edge_labels else None,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(graph=labelled_graphs(), num_hops=st.integers(0, 4))
+def test_matches_unrolled_ahu_strings(graph, num_hops):
+    edge_index, node_labels, edge_labels = graph
+    expected = _tree_hash_reference(edge_index, node_labels, num_hops, edge_labels)
+    # Same first-occurrence numbering, so equal tensors, not just equal partitions.
+    assert torch.equal(tree_hash(edge_index, node_labels, num_hops, edge_labels), expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(graph=labelled_graphs(), num_hops=st.integers(0, 3), seed=st.integers(0, 1000))
+def test_relabelled_isomorphic_copy_gets_the_same_ids(graph, num_hops, seed):
+    edge_index, node_labels, edge_labels = graph
+    num_nodes = node_labels.numel()
+    perm = torch.randperm(num_nodes, generator=torch.Generator().manual_seed(seed))  # copy node perm[v] is node v
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(num_nodes)
+    edge_order = torch.randperm(edge_index.shape[1], generator=torch.Generator().manual_seed(seed + 1))
+    copy_edges = inverse[edge_index][:, edge_order]
+    batch_edges = torch.cat([edge_index, copy_edges + num_nodes], dim=1)
+    batch_labels = torch.cat([node_labels, node_labels[perm]])
+    batch_edge_labels = None if edge_labels is None else torch.cat([edge_labels, edge_labels[edge_order]])
+    ids = tree_hash(batch_edges, batch_labels, num_hops, batch_edge_labels)
+    assert torch.equal(ids[:, :num_nodes], ids[:, num_nodes:][:, inverse])
+
+
+def test_known_trees():
+    # Path 0 - 1 - 2 (undirected): the ends are alike at every depth, the middle differs from depth 1.
+    edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    ids = tree_hash(edge_index, torch.zeros(3, dtype=torch.long), 2)
+    assert ids.tolist() == [[0, 0, 0], [0, 1, 0], [0, 1, 0]]
+    # Direction matters: in 0 -> 1 -> 2 only node 0 has no sender.
+    ids = tree_hash(torch.tensor([[0, 1], [1, 2]]), torch.zeros(3, dtype=torch.long), 2)
+    assert ids.tolist() == [[0, 0, 0], [0, 1, 1], [0, 1, 2]]
+    # Edge labels separate otherwise equal trees.
+    ids = tree_hash(torch.tensor([[0, 2], [1, 3]]), torch.zeros(4, dtype=torch.long), 1, torch.tensor([0, 1]))
+    assert ids[1].tolist() == [0, 1, 0, 2]
+    # Multi-edges count: two parallel edges are not one.
+    ids = tree_hash(torch.tensor([[0, 0, 2], [1, 1, 3]]), torch.zeros(4, dtype=torch.long), 1)
+    assert ids[1, 1] != ids[1, 3]
+
+
+def test_hash_collisions_cannot_merge_trees():
+    """Many distinct trees with identical labels: every one must keep its own id."""
+    # Star centres with 0..199 leaves: 200 distinct depth-1 trees (+ the leaves' one).
+    sources, targets, offset = [], [], 0
+    for leaves in range(200):
+        centre = offset
+        for leaf in range(1, leaves + 1):
+            sources.append(centre + leaf)
+            targets.append(centre)
+        offset += leaves + 1
+    edge_index = torch.tensor([sources, targets])
+    ids = tree_hash(edge_index, torch.zeros(offset, dtype=torch.long), 1)
+    assert ids[1].unique().numel() == 200  # centre with 0 leaves = a leaf: 199 centres + leaves' tree
+
+
+def test_mutag_matches_reference():
+    from graphkd.datasets import TUDataset
+    from torch_geometric.data import Batch
+
+    batch = Batch.from_data_list(list(TUDataset("MUTAG")))
+    node_labels, edge_labels = batch.x.argmax(dim=1), batch.edge_attr.argmax(dim=1)
+    for num_hops in (1, 3):
+        expected = _tree_hash_reference(batch.edge_index, node_labels, num_hops, edge_labels)
+        assert torch.equal(tree_hash(batch.edge_index, node_labels, num_hops, edge_labels), expected)
+
+
+def test_nci1_partition_matches_networkx_weisfeiler_lehman(shared_data):
+    import networkx as nx
+    from graphkd.datasets import TUDataset
+    from torch_geometric.data import Batch
+    from torch_geometric.utils import to_networkx
+
+    dataset = TUDataset("NCI1")[:600]
+    batch = Batch.from_data_list(list(dataset))
+    node_labels = batch.x.argmax(dim=1)
+    ids = tree_hash(batch.edge_index, node_labels, 3)
+    expected = [[] for _ in range(4)]
+    for graph_index, data in enumerate(dataset):
+        graph = to_networkx(data, to_undirected=True)
+        labels = data.x.argmax(dim=1).tolist()
+        # networkx concatenates a node's label with its neighbours' without separators, so
+        # variable-width initial labels would be ambiguous ("1" + "12" == "11" + "2"): pad them.
+        nx.set_node_attributes(graph, {v: f"{labels[v]:03d}" for v in graph.nodes}, "label")
+        hashes = nx.weisfeiler_lehman_subgraph_hashes(graph, node_attr="label", iterations=3,
+                                                      include_initial_labels=True)
+        for depth in range(4):
+            # Equal trees in different graphs hash equally, so one list over all graphs.
+            expected[depth].extend(hashes[v][depth] for v in range(data.num_nodes))
+    for depth in range(4):
+        assert same_partition(ids[depth].tolist(), expected[depth]), f"depth {depth}"
+
+
+def test_vocabulary_shares_ids_across_calls():
+    edges_a = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])  # path of 3
+    edges_b = torch.tensor([[1, 0, 0, 2], [0, 1, 2, 0]])  # the same path, centre numbered 0
+    labels = torch.tensor([0, 1, 0])
+    vocabulary = TreeVocabulary(2)
+    first = tree_hash(edges_a, labels, 2, vocabulary=vocabulary)
+    second = tree_hash(edges_b, torch.tensor([1, 0, 0]), 2, vocabulary=vocabulary)
+    assert vocabulary.sizes() == [2, 2, 2]
+    assert first[:, 1].tolist() == second[:, 0].tolist()  # the centres
+    # A new tree grows the vocabulary; a frozen one answers -1 instead.
+    star = torch.tensor([[1, 2, 3], [0, 0, 0]])
+    grown = tree_hash(star, torch.tensor([1, 0, 0, 0]), 2, vocabulary=vocabulary)
+    assert grown[1, 0] == 2 and vocabulary.sizes()[1] == 4
+    restored = TreeVocabulary.from_state_dict(vocabulary.state_dict()).freeze()
+    unseen = tree_hash(torch.tensor([[1, 2, 3, 4], [0, 0, 0, 0]]), torch.tensor([1, 0, 0, 0, 0]), 2,
+                       vocabulary=restored)
+    assert unseen[0].tolist() == [1, 0, 0, 0, 0] and unseen[1, 0] == -1 and unseen[2, 0] == -1
+    assert restored.sizes() == vocabulary.sizes()
+
+
+def test_vocabulary_ids_match_a_joint_call():
+    """Ids through a vocabulary partition nodes exactly as one call over all graphs together."""
+    generator = torch.Generator().manual_seed(0)
+    parts = []
+    for _ in range(3):
+        edge_index = torch.randint(0, 30, (2, 60), generator=generator)
+        parts.append((edge_index, torch.randint(0, 3, (30,), generator=generator)))
+    vocabulary = TreeVocabulary(3)
+    separate = torch.cat([tree_hash(e, x, 3, vocabulary=vocabulary) for e, x in parts], dim=1)
+    joint = tree_hash(torch.cat([e + 30 * i for i, (e, _) in enumerate(parts)], dim=1),
+                      torch.cat([x for _, x in parts]), 3)
+    for depth in range(4):
+        assert same_partition(separate[depth].tolist(), joint[depth].tolist())
+
+
+def test_empty_inputs():
+    assert tree_hash(torch.empty(2, 0, dtype=torch.long), torch.empty(0, dtype=torch.long), 2).shape == (3, 0)
+    ids = tree_hash(torch.empty(2, 0, dtype=torch.long), torch.tensor([3, 1, 3]), 2)
+    assert ids.tolist() == [[0, 1, 0]] * 3
+
+
+def test_non_contiguous_inputs():
+    edge_index = torch.tensor([[0, 1], [1, 2], [2, 0]]).t()
+    labels = torch.tensor([[1, 0], [2, 0], [1, 0]])[:, 0]
+    assert not edge_index.is_contiguous() and not labels.is_contiguous()
+    assert torch.equal(tree_hash(edge_index, labels, 2),
+                       _tree_hash_reference(edge_index.contiguous(), labels.contiguous(), 2))
+
+
+@pytest.mark.parametrize(
+    "edge_index, labels, hops, edge_labels, message",
+    [
+        (torch.tensor([[0, 1]]), torch.zeros(2, dtype=torch.long), 1, None, r"edge_index must be an int64 tensor of shape \[2, E\]"),
+        (torch.tensor([[0.0], [1.0]]), torch.zeros(2, dtype=torch.long), 1, None, "edge_index must be an int64"),
+        (torch.tensor([[0], [2]]), torch.zeros(2, dtype=torch.long), 1, None, r"node indices in \[0, N\) = \[0, 2\)"),
+        (torch.tensor([[-1], [0]]), torch.zeros(2, dtype=torch.long), 1, None, r"got values in \[-1, 0\]"),
+        (torch.tensor([[0], [1]]), torch.zeros(2), 1, None, "node_labels must be a 1-D int64 tensor"),
+        (torch.tensor([[0], [1]]), torch.zeros(2, 1, dtype=torch.long), 1, None, "node_labels must be a 1-D int64"),
+        (torch.tensor([[0], [1]]), torch.zeros(2, dtype=torch.long), -1, None, "num_hops must be >= 0"),
+        (torch.tensor([[0], [1]]), torch.zeros(2, dtype=torch.long), 1, torch.tensor([0, 1]), "one entry per edge"),
+        (torch.tensor([[0], [1]]), torch.zeros(2, dtype=torch.long), 1, torch.tensor([-2]), r"edge_labels must lie in \[0, 2\^31\)"),
+    ],
+)
+def test_bad_input(edge_index, labels, hops, edge_labels, message):
+    with pytest.raises(RuntimeError, match=message):
+        tree_hash(edge_index, labels, hops, edge_labels)
+
+
+def test_bad_argument_types():
+    with pytest.raises(TypeError, match="num_hops must be an int"):
+        tree_hash(torch.zeros(2, 0, dtype=torch.long), torch.zeros(1, dtype=torch.long), 1.5)
+    with pytest.raises(TypeError, match="edge_index must be a Tensor"):
+        tree_hash([[0], [0]], torch.zeros(1, dtype=torch.long), 1)
+    with pytest.raises(ValueError, match="num_hops must be an int >= 0"):
+        TreeVocabulary(-1)
+    with pytest.raises(ValueError, match="not a TreeVocabulary state"):
+        TreeVocabulary.from_state_dict({"tables": []})
+
+
+def test_opcheck():
+    edge_index = torch.tensor([[0, 1, 2, 2], [1, 2, 0, 1]])
+    labels = torch.tensor([0, 1, 0])
+    torch.library.opcheck(torch.ops.graphkd.tree_hash.default, (edge_index, labels, 2, None))
+    torch.library.opcheck(torch.ops.graphkd.tree_hash.default, (edge_index, labels, 1, torch.tensor([0, 1, 1, 0])))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_devices_agree_with_reference(device):
+    generator = torch.Generator().manual_seed(1)
+    edge_index = torch.randint(0, 500, (2, 2000), generator=generator)
+    labels = torch.randint(0, 4, (500,), generator=generator)
+    edge_labels = torch.randint(0, 3, (2000,), generator=generator)
+    ids = tree_hash(edge_index.to(device), labels.to(device), 3, edge_labels.to(device)).cpu()
+    assert torch.equal(ids, _tree_hash_reference(edge_index, labels, 3, edge_labels))
+
+
+@requires_cuda
+def test_cuda_matches_cpu_large():
+    generator = torch.Generator().manual_seed(2)
+    edge_index = torch.randint(0, 100_000, (2, 500_000), generator=generator)
+    labels = torch.randint(0, 5, (100_000,), generator=generator)
+    assert torch.equal(tree_hash(edge_index.cuda(), labels.cuda(), 3).cpu(), tree_hash(edge_index, labels, 3))
