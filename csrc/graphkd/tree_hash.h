@@ -29,9 +29,16 @@
 
 namespace graphkd {
 
+// Dtype, shape, device and edge label checks shared by every backend.
 void check_tree_hash_inputs(const at::Tensor& edge_index,
                             const at::Tensor& node_labels, int64_t num_hops,
                             const c10::optional<at::Tensor>& edge_labels);
+
+// Raises unless every node index of edge_index lies in [0, num_nodes); with
+// known_bad (a kernel found a bad index) it raises in any case, with the
+// observed range in the message.
+void check_tree_hash_edge_range(const at::Tensor& edge_index, int64_t num_nodes,
+                                bool known_bad = false);
 
 at::Tensor tree_hash_cpu(const at::Tensor& edge_index,
                          const at::Tensor& node_labels, int64_t num_hops,

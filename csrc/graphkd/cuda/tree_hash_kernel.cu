@@ -43,6 +43,7 @@ at::Tensor tree_hash_cuda(const at::Tensor& edge_index_in,
   const c10::cuda::CUDAGuard device_guard(edge_index_in.device());
   const auto node_labels = node_labels_in.contiguous();
   const int64_t num_nodes = node_labels.size(0);
+  check_tree_hash_edge_range(edge_index_in, num_nodes);
   auto ids = at::empty({num_hops + 1, num_nodes}, node_labels.options());
   if (num_nodes == 0) return ids;
 

@@ -211,11 +211,16 @@ def test_opcheck():
 @pytest.mark.parametrize("device", DEVICES)
 def test_devices_agree_with_reference(device):
     generator = torch.Generator().manual_seed(1)
-    edge_index = torch.randint(0, 500, (2, 2000), generator=generator)
-    labels = torch.randint(0, 4, (500,), generator=generator)
-    edge_labels = torch.randint(0, 3, (2000,), generator=generator)
-    ids = tree_hash(edge_index.to(device), labels.to(device), 3, edge_labels.to(device)).cpu()
-    assert torch.equal(ids, _tree_hash_reference(edge_index, labels, 3, edge_labels))
+    # Enough edges for the CPU kernel to split its counting sort over several chunks.
+    edge_index = torch.randint(0, 3000, (2, 20_000), generator=generator)
+    labels = torch.randint(0, 4, (3000,), generator=generator)
+    edge_labels = torch.randint(0, 3, (20_000,), generator=generator)
+    ids = tree_hash(edge_index.to(device), labels.to(device), 2, edge_labels.to(device)).cpu()
+    assert torch.equal(ids, _tree_hash_reference(edge_index, labels, 2, edge_labels))
+    bad = edge_index.clone()
+    bad[0, 15_000] = 3000
+    with pytest.raises(RuntimeError, match=r"got values in \[0, 3000\]"):
+        tree_hash(bad.to(device), labels.to(device), 2)
 
 
 @requires_cuda
