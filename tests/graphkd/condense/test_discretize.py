@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from graphkd.condense import discretize
+
+EDGES = torch.tensor([[0, 1, 2, 2], [1, 2, 0, 1]])
+
+
+def test_auto_picks_argmax_for_one_hot():
+    features = torch.eye(4)[[2, 0, 3]]
+    assert discretize(features, EDGES, 3).tolist() == [2, 0, 3]
+
+
+def test_auto_picks_categorical_for_integer_columns():
+    features = torch.tensor([[6, 0], [8, 1], [6, 0]])
+    labels = discretize(features, EDGES, 3)
+    assert labels[0] == labels[2] != labels[1]
+
+
+def test_degree_without_features():
+    assert discretize(None, EDGES, 3).tolist() == [1, 2, 1]  # in-degrees
+    assert discretize(None, EDGES, 3, "degree").tolist() == [1, 2, 1]
+
+
+def test_edges_without_features_are_alike():
+    assert discretize(None, EDGES, 3, what="edges").tolist() == [0, 0, 0, 0]
+
+
+def test_callable():
+    def by_first_column(features, edge_index, num_nodes):
+        return (features[:, 0] > 0.5).long()
+
+    assert discretize(torch.tensor([[0.9], [0.1], [0.7]]), EDGES, 3, by_first_column).tolist() == [1, 0, 1]
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="cannot discretize continuous nodes features"):
+        discretize(torch.tensor([[0.5], [0.25], [1.0]]), EDGES, 3)
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        discretize(None, EDGES, 3, "kmeans")
+    with pytest.raises(ValueError, match="needs one-hot"):
+        discretize(torch.tensor([[1.0, 1.0], [0.0, 1.0], [1.0, 0.0]]), EDGES, 3, "argmax")
+    with pytest.raises(ValueError, match="has|have 2 rows, expected 3"):
+        discretize(torch.eye(2), EDGES, 3, "argmax")
+    with pytest.raises(TypeError, match="must return a 1-D int64 tensor"):
+        discretize(None, EDGES, 3, lambda f, e, n: [0, 0, 0])

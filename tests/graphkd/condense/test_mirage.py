@@ -1,0 +1,102 @@
+import pytest
+import torch
+from torch_geometric.data import Batch
+
+from graphkd.condense import CondensedDataset, CondensedFileError, EmptyClassError, condense, discretize
+from graphkd.condense.mining import _brute_force_frequent_itemsets
+from graphkd.datasets import TUDataset
+from graphkd.ops import tree_hash
+
+
+@pytest.fixture(scope="module")
+def mutag():
+    return list(TUDataset("MUTAG"))
+
+
+@pytest.fixture(scope="module")
+def condensed(mutag):
+    return condense(mutag, num_hops=2, min_support=0.3, dataset_name="MUTAG")
+
+
+def test_patterns_are_the_frequent_tree_sets(mutag, condensed):
+    batch = Batch.from_data_list(mutag)
+    labels = discretize(batch.x, batch.edge_index, batch.num_nodes)
+    edge_labels = discretize(batch.edge_attr, batch.edge_index, batch.num_nodes, what="edges")
+    ids = tree_hash(batch.edge_index, labels, 2, edge_labels)[2].tolist()
+    ptr, y = batch.ptr.tolist(), batch.y.tolist()
+
+    # Recognise each stored tree among the original ones: hash the unrolled trees together with
+    # the original graphs, so equal trees get equal ids across both.
+    trees = condensed.tree_graph(range(len(condensed.trees)))
+    joint = tree_hash(
+        torch.cat([batch.edge_index, trees.edge_index + batch.num_nodes], dim=1),
+        torch.cat([labels, trees.node_label]),
+        2,
+        torch.cat([edge_labels, trees.edge_label]),
+    )[2]
+    original_ids, tree_ids = joint[: batch.num_nodes], joint[batch.num_nodes :][trees.root_mask]
+    assert tree_ids.unique().numel() == len(condensed.trees)  # each kept tree once
+    assert set(tree_ids.tolist()) <= set(original_ids.tolist())  # and each is a real computation tree
+
+    for label in range(2):
+        transactions = [set(original_ids[ptr[g] : ptr[g + 1]].tolist()) for g in range(len(y)) if y[g] == label]
+        expected = _brute_force_frequent_itemsets(transactions, 0.3, max_length=3)
+        stored = {frozenset(tree_ids[list(trees_)].tolist()): support for trees_, support in condensed.patterns[label]}
+        assert {k: v for k, v in stored.items() if len(k) <= 3} == expected
+        assert condensed.class_counts[label] == len(transactions)
+    assert len(set(ids)) == condensed.meta["distinct_trees"]
+
+
+def test_tree_graph_roots_reproduce_the_original_computation(condensed):
+    data = condensed.tree_graph(condensed.patterns[1][0][0], label=1)
+    assert int(data.root_mask.sum()) == len(condensed.patterns[1][0][0])
+    assert data.x.shape == (data.num_nodes, 7) and data.edge_attr.shape == (data.num_edges, 4)
+    assert torch.equal(data.x.argmax(dim=1), data.node_label) and data.y.item() == 1
+    # Edges point from children to parents: roots send nothing.
+    assert not data.root_mask[data.edge_index[0]].any()
+
+
+def test_file_round_trip_and_size(condensed, tmp_path):
+    size = condensed.save(tmp_path / "mutag.mirage")
+    assert size == (tmp_path / "mutag.mirage").stat().st_size
+    assert 200 < size < 8192  # hundreds of bytes to a few KB
+    loaded = CondensedDataset.load(tmp_path / "mutag.mirage")
+    assert loaded == condensed
+
+
+def test_corrupt_and_foreign_files(condensed, tmp_path):
+    data = bytearray(condensed.to_bytes())
+    data[-5] ^= 0xFF
+    with pytest.raises(CondensedFileError, match="checksum mismatch"):
+        CondensedDataset.from_bytes(bytes(data))
+    with pytest.raises(CondensedFileError, match="not a geokd Mirage file"):
+        CondensedDataset.from_bytes(b"PK\x03\x04 a zip file")
+    future = bytearray(condensed.to_bytes())
+    future[len(b"GEOKD-MIRAGE\n")] = 99
+    with pytest.raises(CondensedFileError, match="format 99; this geokd reads format 1 \\(upgrade geokd\\)"):
+        CondensedDataset.from_bytes(bytes(future))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        CondensedDataset.load(tmp_path / "missing.mirage")
+
+
+def test_support_too_high_names_the_class(mutag):
+    with pytest.raises(EmptyClassError, match="class 0: no tree set reaches min_support=10000.*lower min_support"):
+        condense(mutag, num_hops=2, min_support=10_000)
+
+
+def test_bad_arguments(mutag):
+    with pytest.raises(ValueError, match="num_hops must be an int >= 1"):
+        condense(mutag, num_hops=0)
+    with pytest.raises(ValueError, match="graphs is empty"):
+        condense([], num_hops=1)
+
+
+def test_unlabelled_graphs_use_degrees(shared_data):
+    dataset = list(TUDataset("IMDB-BINARY"))
+    graphs = dataset[:100] + dataset[-100:]  # the file lists one class, then the other
+    # Degree-labelled ego-nets share few trees: a low threshold keeps some.
+    condensed = condense(graphs, num_hops=1, min_support=0.05)
+    assert condensed.node_features is None and all(condensed.num_patterns())
+    data = condensed.tree_graph(condensed.patterns[0][0][0])
+    # A depth-1 tree: a root whose label (its degree) equals its number of children.
+    assert data.node_label[0] == data.num_nodes - 1
