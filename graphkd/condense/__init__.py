@@ -2,7 +2,7 @@
 
 from graphkd.condense.discretize import discretize
 from graphkd.condense.mining import fpgrowth, resolve_min_support
-from graphkd.condense.mirage import CondensedDataset, CondensedFileError, EmptyClassError, condense
+from graphkd.condense.mirage import CondensedDataset, CondensedFileError, EmptyClassError, condense, training_set
 
 __all__ = [
     "CondensedDataset",
@@ -12,4 +12,5 @@ __all__ = [
     "discretize",
     "fpgrowth",
     "resolve_min_support",
+    "training_set",
 ]

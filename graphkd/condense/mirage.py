@@ -190,6 +190,25 @@ class CondensedDataset:
         return data
 
 
+def training_set(condensed: CondensedDataset) -> tuple[list[Data], list[float]]:
+    r"""The graphs to train on and their sampling weights.
+
+    Each tree set becomes one graph (:meth:`CondensedDataset.tree_graph`)
+    labelled with its class; it is drawn with probability proportional to the
+    class's share of the training graphs times the set's share of the class's
+    support, :math:`p(I) \propto rac{n_c}{n} \cdot
+    rac{\operatorname{supp}_c(I)}{\sum_{J \in \mathcal{F}_c} \operatorname{supp}_c(J)}`.
+    """
+    graphs, weights = [], []
+    total = sum(condensed.class_counts)
+    for label, class_patterns in enumerate(condensed.patterns):
+        support_sum = sum(support for _, support in class_patterns)
+        for trees, support in class_patterns:
+            graphs.append(condensed.tree_graph(trees, label=label))
+            weights.append(condensed.class_counts[label] / total * support / support_sum)
+    return graphs, weights
+
+
 def _unroll(root: int, num_hops: int, ptr: list[int], sources: list[int], edge_ids: list[int],
             node_labels: list[int], edge_labels: list[int]) -> dict:
     """The depth-``num_hops`` computation tree of ``root``, breadth first."""
@@ -215,7 +234,11 @@ def _feature_table(features: Tensor | None, categories: Tensor) -> list[list[flo
     count = int(categories.max()) + 1 if categories.numel() else 0
     first = torch.full((count,), categories.numel(), dtype=torch.long)
     first.scatter_reduce_(0, categories, torch.arange(categories.numel()), "amin")
-    return features[first].tolist()
+    # Categories no node has (one-hot columns unused in these graphs) get zero rows.
+    table = torch.zeros(count, features.shape[1])
+    present = first < categories.numel()
+    table[present] = features[first[present]]
+    return table.tolist()
 
 
 def condense(

@@ -100,3 +100,12 @@ def test_unlabelled_graphs_use_degrees(shared_data):
     data = condensed.tree_graph(condensed.patterns[0][0][0])
     # A depth-1 tree: a root whose label (its degree) equals its number of children.
     assert data.node_label[0] == data.num_nodes - 1
+
+
+def test_feature_table_with_unused_categories():
+    from graphkd.condense.mirage import _feature_table
+
+    features = torch.eye(4)[[3, 0, 3]]  # columns 1 and 2 never used
+    assert _feature_table(features, features.argmax(dim=1)) == [
+        [1.0, 0.0, 0.0, 0.0], [0.0] * 4, [0.0] * 4, [0.0, 0.0, 0.0, 1.0]
+    ]
