@@ -60,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="mirage: frequent computation-tree sets; random: a random per-class subset")
     condense.add_argument("--dataset", required=True, help="a TU dataset name, e.g. MUTAG, NCI1, PROTEINS, DD, IMDB-BINARY")
     condense.add_argument("--hops", type=int, default=2, help="GNN layers = computation-tree depth (default: 2)")
-    condense.add_argument("--support", type=float, default=0.3,
-                          help="mirage: per-class support, a fraction of the class's graphs (default: 0.3)")
+    condense.add_argument("--support", type=float, default=0.1,
+                          help="mirage: per-class support, a fraction of the class's graphs (default: 0.1)")
     condense.add_argument("--graphs-per-class", type=int, default=10, help="random: graphs kept per class (default: 10)")
     condense.add_argument("--gnn", default="gcn", choices=["gcn", "gin", "gat"], help="the GNN trained (default: gcn)")
     condense.add_argument("--hidden", type=int, default=64, help="GNN width (default: 64)")

@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--hops", type=int, default=2)
-    parser.add_argument("--support", type=float, default=0.3)
+    parser.add_argument("--support", type=float, default=0.1)
     parser.add_argument("--graphs-per-class", type=int, default=10)
     parser.add_argument("--out", default="runs/condense")
     parser.add_argument("--json", default=None, help="write the table here (default: <out>/table.json)")
