@@ -61,6 +61,10 @@ def run_main(parser: argparse.ArgumentParser, handlers: dict[str, Callable], arg
         return 2
     try:
         return int(handlers[args.command](args) or 0)
+    except (ValueError, FileNotFoundError) as error:
+        # Bad arguments or missing data: the message says what to change; no traceback.
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -109,11 +109,16 @@ def summarize(records: list[dict]) -> dict:
     summary = {}
     for part in ("full", "condensed"):
         for metric in ("roc_auc", "accuracy"):
-            test = np.array([r[part]["test"][metric] for r in records])
-            val = np.array([r[part]["val"][metric] for r in records])
-            best = test[np.argsort(-val, kind="stable")[: min(5, len(records))]]
+            # Seeds whose split leaves ROC-AUC undefined (a single class) are left out and counted.
+            usable = [r for r in records if r[part]["test"][metric] is not None and r[part]["val"][metric] is not None]
+            if not usable:
+                summary[f"{part}_{metric}"] = {"mean": None, "std": None, "top5_by_val_mean": None, "seeds": 0}
+                continue
+            test = np.array([r[part]["test"][metric] for r in usable])
+            val = np.array([r[part]["val"][metric] for r in usable])
+            best = test[np.argsort(-val, kind="stable")[: min(5, len(usable))]]
             summary[f"{part}_{metric}"] = {"mean": float(test.mean()), "std": float(test.std()),
-                                           "top5_by_val_mean": float(best.mean())}
+                                           "top5_by_val_mean": float(best.mean()), "seeds": len(usable)}
     for key in ("condensed_bytes", "condense_seconds"):
         summary[key] = float(np.mean([r[key] for r in records]))
     summary["train_seconds_full"] = float(np.mean([r["full"]["train_seconds"] for r in records]))
@@ -124,6 +129,8 @@ def summarize(records: list[dict]) -> dict:
 def format_table(args, summary: dict, num_seeds: int) -> str:
     def cell(key):
         entry = summary[key]
+        if entry["mean"] is None:
+            return "undefined (single-class splits)"
         return f"{100 * entry['mean']:6.2f} ± {100 * entry['std']:5.2f} (top-5 {100 * entry['top5_by_val_mean']:6.2f})"
 
     lines = [

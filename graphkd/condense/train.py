@@ -4,7 +4,7 @@ Every method's training set is a list of PyG graphs (original graphs, or graphs
 of computation trees with a ``root_mask``) with optional sampling weights; the
 model is selected on the original validation graphs and scored on the original
 test graphs. Scores: accuracy, and ROC-AUC (binary tasks; one-vs-rest macro
-average otherwise).
+average otherwise; ``None`` when the graphs scored hold a single class).
 """
 
 from __future__ import annotations
@@ -68,13 +68,14 @@ def scores(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     probabilities = logits.softmax(dim=1).numpy()
     labels_np = labels.numpy()
     result = {"accuracy": float((logits.argmax(dim=1) == labels).float().mean())}
-    try:
+    # ROC-AUC is undefined when the graphs hold a single class: None, never a NaN that would
+    # spread silently into means.
+    result["roc_auc"] = None
+    if len(np.unique(labels_np)) == probabilities.shape[1]:
         if probabilities.shape[1] == 2:
             result["roc_auc"] = float(roc_auc_score(labels_np, probabilities[:, 1]))
         else:
             result["roc_auc"] = float(roc_auc_score(labels_np, probabilities, multi_class="ovr"))
-    except ValueError:  # a single class present
-        result["roc_auc"] = float("nan")
     return result
 
 
@@ -120,6 +121,13 @@ def train_graph_classifier(
     Returns:
         dict: ``val`` and ``test`` scores at the selected epoch, ``best_epoch``, ``train_seconds``.
     """
+    for name, graphs in (("train_graphs", train_graphs), ("val_graphs", val_graphs), ("test_graphs", test_graphs)):
+        if len(graphs) == 0:
+            raise ValueError(f"{name} is empty")
+    if select_on not in ("roc_auc", "accuracy"):
+        raise ValueError(f"select_on must be 'roc_auc' or 'accuracy', got {select_on!r}")
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
     seed_everything(seed)
     device = torch.device(device)
     model = GraphClassifier(gnn, inputs.size, hidden, num_layers, num_classes, dropout).to(device)
@@ -149,7 +157,7 @@ def train_graph_classifier(
             loss.backward()
             optimizer.step()
         val = evaluate(model, val_graphs, inputs, device)
-        score = val[select_on] if not np.isnan(val[select_on]) else val["accuracy"]
+        score = val[select_on] if val[select_on] is not None else val["accuracy"]
         if score > best["score"]:
             best = {"score": score, "epoch": epoch, "state": copy.deepcopy(model.state_dict()), "val": val}
     train_seconds = time.perf_counter() - started

@@ -59,6 +59,6 @@ def test_demo_trains_and_resumes(tmp_path, capsys):
     assert json.loads((out / "result.json").read_text())["epochs"] == 40
 
 
-def test_demo_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="epochs and hidden must be >= 1"):
-        main(["demo", "--epochs", "0"])
+def test_demo_rejects_bad_arguments(capsys):
+    assert main(["demo", "--epochs", "0"]) == 2
+    assert "graphkd: error: epochs and hidden must be >= 1" in capsys.readouterr().err

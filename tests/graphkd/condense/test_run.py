@@ -15,7 +15,7 @@ def test_condense_mirage_end_to_end_and_resume(tmp_path, capsys):
     assert printed["method"] == "mirage" and printed["seeds"] == 2
     assert 200 < summary["condensed_bytes"] < 8192
     for key in ("full_roc_auc", "condensed_roc_auc", "full_accuracy", "condensed_accuracy"):
-        assert set(summary[key]) == {"mean", "std", "top5_by_val_mean"}
+        assert set(summary[key]) == {"mean", "std", "top5_by_val_mean", "seeds"}
     assert (out / "seed0" / "condensed.mirage").is_file() and (out / "seed1.json").is_file()
     records = json.loads((out / "results.json").read_text())["records"]
     assert [r["seed"] for r in records] == [0, 1]
@@ -36,5 +36,24 @@ def test_condense_rejects_unknown_method(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["condense", "--method", "kidd", "--dataset", "MUTAG", "--out", str(tmp_path)])
     assert exit_info.value.code == 2
-    with pytest.raises(ValueError, match="--seeds must be >= 1"):
-        main(["condense", "--method", "mirage", "--dataset", "MUTAG", "--seeds", "0", "--out", str(tmp_path)])
+
+def test_condense_bad_arguments_exit_2_with_a_message(tmp_path, capsys):
+    assert main(["condense", "--method", "mirage", "--dataset", "MUTAG", "--seeds", "0", "--out", str(tmp_path)]) == 2
+    assert "graphkd: error: --seeds must be >= 1" in capsys.readouterr().err
+    assert main(["condense", "--method", "mirage", "--dataset", "MUTAG", "--support", "5.0", "--seeds", "1",
+                 "--epochs", "1", "--out", str(tmp_path)]) == 2
+    assert "min_support as a fraction must lie in (0, 1]" in capsys.readouterr().err
+
+
+def test_summary_leaves_out_undefined_roc_auc():
+    from graphkd.condense.run import summarize
+
+    def record(auc):
+        part = {"val": {"roc_auc": auc, "accuracy": 0.5}, "test": {"roc_auc": auc, "accuracy": 0.5},
+                "train_seconds": 1.0}
+        return {"full": part, "condensed": part, "condensed_bytes": 10, "condense_seconds": 0.1}
+
+    summary = summarize([record(0.8), record(None)])
+    assert summary["condensed_roc_auc"] == {"mean": 0.8, "std": 0.0, "top5_by_val_mean": 0.8, "seeds": 1}
+    assert summary["condensed_accuracy"]["seeds"] == 2
+    assert summarize([record(None)])["full_roc_auc"]["mean"] is None

@@ -28,6 +28,8 @@ def test_scores():
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 3.0]])
     result = scores(logits, torch.tensor([0, 1, 1, 1]))
     assert result["accuracy"] == 0.75 and result["roc_auc"] == 1.0
+    # One class only: ROC-AUC is undefined, reported as None rather than NaN.
+    assert scores(logits, torch.tensor([1, 1, 1, 1]))["roc_auc"] is None
 
 
 def test_node_inputs_without_features():
@@ -88,6 +90,12 @@ def test_bad_sample_weights(mutag):
     inputs = NodeInputs(7)
     with pytest.raises(ValueError, match="sample_weights must be non-negative"):
         train_graph_classifier(mutag[:4], mutag[4:6], mutag[6:8], inputs, 2, epochs=1, sample_weights=[1.0])
+    with pytest.raises(ValueError, match="val_graphs is empty"):
+        train_graph_classifier(mutag[:4], [], mutag[6:8], inputs, 2, epochs=1)
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        train_graph_classifier(mutag[:4], mutag[4:6], mutag[6:8], inputs, 2, epochs=0)
+    with pytest.raises(ValueError, match="select_on must be"):
+        train_graph_classifier(mutag[:4], mutag[4:6], mutag[6:8], inputs, 2, epochs=1, select_on="f1")
     with pytest.raises(ValueError, match="gnn must be one of"):
         GraphClassifier("sage", 7, 8, 2, 2)
 
