@@ -179,9 +179,9 @@ class CondensedDataset:
             root_mask=root_mask,
             num_nodes=len(labels),
         )
-        if self.node_features is not None:
+        if self.node_features:
             data.x = torch.tensor(self.node_features, dtype=torch.float)[node_label]
-        if self.edge_features is not None:
+        if self.edge_features:  # None without edge features, [] when the graphs had no edges
             data.edge_attr = torch.tensor(self.edge_features, dtype=torch.float).reshape(-1, len(self.edge_features[0]))[
                 data.edge_label
             ]

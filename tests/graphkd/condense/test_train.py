@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from graphkd.condense import condense, training_set
+from graphkd.condense import CondensedDataset, condense, training_set
 from graphkd.condense.mirage import _unroll
 from graphkd.condense.train import NodeInputs, evaluate, scores, stratified_split, train_graph_classifier
 from graphkd.datasets import TUDataset
@@ -48,25 +48,18 @@ def test_tree_graph_reproduces_gin_on_the_original_graph(mutag):
     order = torch.sort(graph.edge_index[1], stable=True)[1]
     ptr = torch.ops.graphkd.index_to_ptr(graph.edge_index[1][order], graph.num_nodes).tolist()
     categories = graph.x.argmax(dim=1).tolist()
-    labels, sources, targets, roots = [], [], [], []
-    for node in range(graph.num_nodes):
-        tree = _unroll(node, num_hops, ptr, graph.edge_index[0][order].tolist(), order.tolist(), categories,
-                       [0] * graph.num_edges)
-        offset = len(labels)
-        roots.append(offset)
-        labels.extend(tree["labels"])
-        for child, parent in enumerate(tree["parents"]):
-            if parent >= 0:
-                sources.append(offset + child)
-                targets.append(offset + parent)
-    root_mask = torch.zeros(len(labels), dtype=torch.bool)
-    root_mask[roots] = True
-    x_trees = torch.eye(7)[labels]
+    trees = [
+        _unroll(node, num_hops, ptr, graph.edge_index[0][order].tolist(), order.tolist(), categories,
+                [0] * graph.num_edges)
+        for node in range(graph.num_nodes)
+    ]
+    condensed = CondensedDataset(num_hops, 2, trees, [[], []], [0, 0], node_features=torch.eye(7).tolist())
+    forest = condensed.tree_graph(range(graph.num_nodes))
     model = GraphClassifier("gin", 7, 16, num_hops, 2).eval()
     with torch.no_grad():
         on_graph = model(graph.x, graph.edge_index, torch.zeros(graph.num_nodes, dtype=torch.long))
-        on_trees = model(x_trees, torch.tensor([sources, targets]), torch.zeros(len(labels), dtype=torch.long),
-                         root_mask)
+        on_trees = model(forest.x, forest.edge_index, torch.zeros(forest.num_nodes, dtype=torch.long),
+                         forest.root_mask)
     torch.testing.assert_close(on_trees, on_graph, rtol=1e-4, atol=1e-4)
 
 
