@@ -49,26 +49,33 @@ def build_parser() -> argparse.ArgumentParser:
         "condense",
         help="condense a graph-classification dataset and compare GNNs trained on it with full-data training",
         description=(
-            "For each seed: split the dataset 80/10/10 (stratified), train the GNN on the full training set, "
+            "For each seed: split the dataset 80/10/10 (stratified; OGB sets keep their scaffold split), train the GNN on the full training set, "
             "condense the training graphs, train the same GNN on the condensed set, select on the original "
             "validation graphs and score on the original test graphs. Prints ROC-AUC and accuracy (mean ± std over "
             "seeds, and the mean of the 5 best seeds by validation), the condensed size in bytes and the times. "
             "Records go to --out; a rerun skips finished seeds."
         ),
     )
-    condense.add_argument("--method", required=True, choices=["mirage", "random"],
-                          help="mirage: frequent computation-tree sets; random: a random per-class subset")
-    condense.add_argument("--dataset", required=True, help="a TU dataset name, e.g. MUTAG, NCI1, PROTEINS, DD, IMDB-BINARY")
+    condense.add_argument("--method", required=True, choices=["mirage", "random", "herding", "kcenter", "doscond"],
+                          help="mirage: frequent computation-tree sets; random: a random per-class subset; herding, "
+                               "kcenter: per-class subsets chosen on the full-data GNN's graph embeddings; doscond: "
+                               "learned synthetic graphs (one-step gradient matching)")
+    condense.add_argument("--dataset", required=True,
+                          help="a TU dataset (MUTAG, NCI1, PROTEINS, DD, IMDB-BINARY, ...), ogbg-molbace (scaffold "
+                               "split), or molecules from SMILES: mol-hiv, mol-bbbp, mol-bace")
     condense.add_argument("--hops", type=int, default=2, help="GNN layers = computation-tree depth (default: 2)")
     condense.add_argument("--support", type=float, default=0.1,
                           help="mirage: per-class support, a fraction of the class's graphs (default: 0.1)")
-    condense.add_argument("--graphs-per-class", type=int, default=10, help="random: graphs kept per class (default: 10)")
+    condense.add_argument("--graphs-per-class", type=int, default=10, help="random, herding, kcenter, doscond: graphs per class (default: 10)")
     condense.add_argument("--gnn", default="gcn", choices=["gcn", "gin", "gat"], help="the GNN trained (default: gcn)")
     condense.add_argument("--hidden", type=int, default=64, help="GNN width (default: 64)")
     condense.add_argument("--epochs", type=int, default=100, help="training epochs (default: 100)")
     condense.add_argument("--seeds", type=int, default=10, help="number of seeds / splits (default: 10)")
     condense.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     condense.add_argument("--out", required=True, help="run directory for records, condensed files and the log")
+    condense.add_argument("--reference-dir", default=None,
+                          help="where full-data reference models are kept, to share them between runs of several "
+                               "methods (default: OUT/reference)")
     condense.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
 

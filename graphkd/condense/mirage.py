@@ -196,8 +196,8 @@ def training_set(condensed: CondensedDataset) -> tuple[list[Data], list[float]]:
     Each tree set becomes one graph (:meth:`CondensedDataset.tree_graph`)
     labelled with its class; it is drawn with probability proportional to the
     class's share of the training graphs times the set's share of the class's
-    support, :math:`p(I) \propto rac{n_c}{n} \cdot
-    rac{\operatorname{supp}_c(I)}{\sum_{J \in \mathcal{F}_c} \operatorname{supp}_c(J)}`.
+    support, :math:`p(I) \propto \frac{n_c}{n} \cdot
+    \frac{\operatorname{supp}_c(I)}{\sum_{J \in \mathcal{F}_c} \operatorname{supp}_c(J)}`.
     """
     graphs, weights = [], []
     total = sum(condensed.class_counts)

@@ -1,7 +1,9 @@
 """``graphkd condense``: condense a graph-classification dataset and score GNNs trained on it.
 
-For each seed: a stratified 80/10/10 split; a GNN trained on the full training
-set (the reference); the condensed set built from the training graphs only;
+For each seed: a stratified 80/10/10 split (or the dataset's own split, such as
+OGB's scaffold split); a GNN trained on the full training set (the reference,
+kept in a reference directory that runs of several methods can share); the
+condensed set built from the training graphs only;
 the same GNN trained on it, selected on the original validation graphs and
 scored on the original test graphs. Seeds are spread over the ranks under
 ``torchrun``; each seed's record is written atomically and a rerun skips the
@@ -21,11 +23,14 @@ import torch
 
 from geokd.distributed import cleanup, init_distributed
 from geokd.log import get_logger, progress
+from geokd.checkpoint import load_checkpoint, save_checkpoint
+from graphkd.condense.coreset import SELECTORS, graph_embeddings, select_per_class
 from graphkd.condense.mirage import condense, training_set
 from graphkd.condense.train import NodeInputs, stratified_split, train_graph_classifier
 from graphkd.datasets import get_dataset
+from graphkd.nn import GraphClassifier
 
-METHODS = ("mirage", "random")
+METHODS = ("mirage", "random", "herding", "kcenter", "doscond")
 
 
 def _write_json(path: Path, payload: dict) -> None:
@@ -63,18 +68,47 @@ def _serialized_size(graphs: list, path: Path) -> int:
     return len(data)
 
 
+def split_indices(dataset, labels: list[int], seed: int) -> tuple[list, list, list]:
+    """The dataset's own split when it publishes one (OGB's scaffold split: the same for every seed,
+    which then varies the training only), else a random stratified 80/10/10 split by seed."""
+    if hasattr(dataset, "get_idx_split"):
+        split = dataset.get_idx_split()
+        return tuple(sorted(split[key].tolist()) for key in ("train", "valid", "test"))
+    return stratified_split(labels, seed)
+
+
+def _reference_path(args, seed: int) -> Path:
+    name = f"{args.dataset}-{args.gnn}-L{args.hops}-h{args.hidden}-e{args.epochs}-seed{seed}.pt"
+    return Path(args.reference_dir or Path(args.out) / "reference") / name
+
+
+def full_data_reference(train, val, test, common: dict, args, seed: int):
+    """The GNN trained on the full training set: its scores, and the model (herding and k-center
+    select on its embeddings). Kept in the reference directory, so that runs of several methods
+    sharing one train the reference once per dataset, GNN and seed."""
+    path = _reference_path(args, seed)
+    model = GraphClassifier(args.gnn, common["inputs"].size, args.hidden, args.hops, common["num_classes"])
+    if path.is_file():
+        state = load_checkpoint(path)
+        model.load_state_dict(state["model"])
+        return state["result"], model
+    result = train_graph_classifier(train, val, test, return_model=True, **common)
+    model = result.pop("model").cpu()
+    save_checkpoint({"model": model.state_dict(), "result": result}, path)
+    return result, model
+
+
 def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
     graphs = list(dataset)
     labels = [int(g.y) for g in graphs]
-    train_index, val_index, test_index = stratified_split(labels, seed)
+    train_index, val_index, test_index = split_indices(dataset, labels, seed)
     train = [graphs[i] for i in train_index]
     val = [graphs[i] for i in val_index]
     test = [graphs[i] for i in test_index]
-    num_features = graphs[0].x.shape[1] if graphs[0].x is not None else None
-    inputs = NodeInputs(num_features)
+    inputs = NodeInputs.for_graphs(graphs)
     common = dict(inputs=inputs, num_classes=dataset.num_classes, gnn=args.gnn, num_layers=args.hops,
                   hidden=args.hidden, epochs=args.epochs, seed=seed, device=args.device)
-    full = train_graph_classifier(train, val, test, **common)
+    full, full_model = full_data_reference(train, val, test, common, args, seed)
 
     seed_dir = out / f"seed{seed}"
     seed_dir.mkdir(parents=True, exist_ok=True)
@@ -88,7 +122,19 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
                                         steps_per_epoch=max(1, len(train) // 32), **common)
         extra = {"patterns_per_class": condensed.num_patterns(), "trees": len(condensed.trees)}
     else:
-        subset = _random_subset(train, args.graphs_per_class, seed)
+        if method == "random":
+            subset = _random_subset(train, args.graphs_per_class, seed)
+        elif method in SELECTORS:
+            # Selection time counts the embedding pass, not the reference training it shares with the table.
+            embeddings = graph_embeddings(full_model, train, inputs)
+            chosen = select_per_class(embeddings, [int(g.y) for g in train], args.graphs_per_class, method)
+            subset = [train[i] for i in chosen]
+        else:  # doscond
+            from graphkd.condense.doscond import doscond
+
+            subset = doscond(train, inputs, dataset.num_classes, graphs_per_class=args.graphs_per_class,
+                             hidden=args.hidden, num_layers=args.hops, seed=seed, device=args.device,
+                             show_progress=False)
         condense_seconds = time.perf_counter() - started
         size = _serialized_size(subset, seed_dir / "condensed.bin")
         result = train_graph_classifier(subset, val, test, **common)
@@ -146,7 +192,7 @@ def format_table(args, summary: dict, num_seeds: int) -> str:
 
 def run_condense(args) -> int:
     if args.method not in METHODS:
-        raise ValueError(f"--method must be one of {METHODS} (more methods are on the way), got {args.method!r}")
+        raise ValueError(f"--method must be one of {METHODS}, got {args.method!r}")
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     ctx = init_distributed(args.device)

@@ -39,22 +39,67 @@ def stratified_split(labels: Sequence[int], seed: int, fractions=(0.8, 0.1, 0.1)
 
 
 class NodeInputs:
-    """Node inputs of a dataset: its features, or a one-hot in-degree for graphs without any
-    (IMDB-BINARY), capped at ``max_degree``. Graphs of computation trees carry their nodes'
-    original categories (``node_label``), which stand for those degrees."""
+    """The float node inputs a GNN reads, made the same way for every graph of a protocol.
 
-    def __init__(self, num_features: int | None, max_degree: int = 64):
+    - dataset features (``num_features`` columns of floats, e.g. one-hot atom types);
+    - categorical integer columns (OGB molecules: ``categorical_dims[j]`` values in column
+      ``j``), one-hot encoded per column and concatenated, which is OGB's ``AtomEncoder``
+      (a sum of per-column embeddings) once followed by the GNN's first linear layer;
+    - no features (IMDB-BINARY): a one-hot in-degree capped at ``max_degree``. Graphs of
+      computation trees carry their nodes' original categories (``node_label``), which
+      stand for those degrees.
+
+    A graph whose ``x`` is already float and :attr:`size` wide (learned synthetic graphs)
+    is passed through unchanged.
+
+    Args:
+        num_features (int or None): feature columns; ``None`` or 0 for featureless graphs.
+        max_degree (int): degree cap for featureless graphs. (default: ``64``)
+        categorical_dims (Sequence[int], optional): values per categorical column. (default: ``None``)
+    """
+
+    def __init__(self, num_features: int | None, max_degree: int = 64, categorical_dims: Sequence[int] | None = None):
         self.num_features = num_features
         self.max_degree = max_degree
+        self.categorical_dims = list(categorical_dims) if categorical_dims is not None else None
+        if self.categorical_dims is not None and (not self.categorical_dims or min(self.categorical_dims) < 1):
+            raise ValueError(f"categorical_dims must be a non-empty list of positive ints, got {categorical_dims}")
+
+    @classmethod
+    def for_graphs(cls, graphs: Sequence[Data], max_degree: int = 64) -> NodeInputs:
+        """The inputs suited to ``graphs`` (give all of a dataset's graphs, so that value ranges cover every split)."""
+        x = graphs[0].x
+        if x is None:
+            return cls(None, max_degree)
+        if x.is_floating_point():
+            return cls(x.size(1), max_degree)
+        maxima = torch.stack([g.x.amax(dim=0) for g in graphs if g.num_nodes]).amax(dim=0)
+        return cls(x.size(1), max_degree, categorical_dims=(maxima + 1).tolist())
 
     @property
     def size(self) -> int:
+        if self.categorical_dims is not None:
+            return sum(self.categorical_dims)
         return self.num_features if self.num_features else self.max_degree + 1
 
     def __call__(self, data: Data) -> Data:
         data = copy.copy(data)
+        x = data.x
+        if x is not None and x.is_floating_point() and x.dim() == 2 and x.size(1) == self.size:
+            return data
+        if self.categorical_dims is not None:
+            codes = x.long()
+            if codes.dim() != 2 or codes.size(1) != len(self.categorical_dims):
+                raise ValueError(f"x must have {len(self.categorical_dims)} categorical columns, got shape "
+                                 f"{list(x.shape)}")
+            bounds = torch.tensor(self.categorical_dims)
+            if codes.numel() and ((codes < 0).any() or (codes >= bounds).any()):
+                raise ValueError(f"x holds category values outside [0, {self.categorical_dims}) per column")
+            data.x = torch.cat([F.one_hot(codes[:, j], size) for j, size in enumerate(self.categorical_dims)],
+                               dim=1).float()
+            return data
         if self.num_features:
-            data.x = data.x.float()
+            data.x = x.float()
             return data
         if getattr(data, "node_label", None) is not None:
             degree = data.node_label
@@ -109,6 +154,7 @@ def train_graph_classifier(
     seed: int = 0,
     device: str | torch.device = "cpu",
     select_on: str = "roc_auc",
+    return_model: bool = False,
 ) -> dict:
     r"""Train a :class:`~graphkd.nn.GraphClassifier`, select the epoch on validation, score on test.
 
@@ -117,6 +163,7 @@ def train_graph_classifier(
         sample_weights: draw training graphs with these probabilities (with replacement,
             ``steps_per_epoch`` batches an epoch) instead of shuffling. (default: ``None``)
         select_on (str): ``"roc_auc"`` or ``"accuracy"`` on the validation graphs. (default: ``"roc_auc"``)
+        return_model (bool): also return the selected model under ``"model"``. (default: ``False``)
 
     Returns:
         dict: ``val`` and ``test`` scores at the selected epoch, ``best_epoch``, ``train_seconds``.
@@ -162,9 +209,12 @@ def train_graph_classifier(
             best = {"score": score, "epoch": epoch, "state": copy.deepcopy(model.state_dict()), "val": val}
     train_seconds = time.perf_counter() - started
     model.load_state_dict(best["state"])
-    return {
+    result = {
         "val": best["val"],
         "test": evaluate(model, test_graphs, inputs, device),
         "best_epoch": best["epoch"],
         "train_seconds": round(train_seconds, 2),
     }
+    if return_model:
+        result["model"] = model
+    return result

@@ -42,9 +42,13 @@ class GraphClassifier(torch.nn.Module):
             torch.nn.Linear(hidden_channels, num_classes),
         )
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor, readout_mask: Tensor | None = None) -> Tensor:
+    def embed(self, x: Tensor, edge_index: Tensor, batch: Tensor, readout_mask: Tensor | None = None) -> Tensor:
+        r"""The graph embeddings :math:`\sum_{v \in R(G)} h_v^{(L)}`, before the head. Shape :math:`(B, H)`."""
         h = self.gnn(x, edge_index)
         num_graphs = int(batch.max()) + 1 if batch.numel() else 0
         if readout_mask is not None:
             h, batch = h[readout_mask], batch[readout_mask]
-        return self.head(global_add_pool(h, batch, size=num_graphs))
+        return global_add_pool(h, batch, size=num_graphs)
+
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor, readout_mask: Tensor | None = None) -> Tensor:
+        return self.head(self.embed(x, edge_index, batch, readout_mask))

@@ -40,6 +40,24 @@ def test_node_inputs_without_features():
     assert tree.x.tolist() == [[0.0, 0.0, 1.0, 0.0]]
 
 
+def test_node_inputs_categorical_columns_and_learned_features():
+    graphs = [Data(x=torch.tensor([[0, 2], [1, 0]]), edge_index=torch.empty(2, 0, dtype=torch.long)),
+              Data(x=torch.tensor([[2, 1]]), edge_index=torch.empty(2, 0, dtype=torch.long))]
+    inputs = NodeInputs.for_graphs(graphs)
+    assert inputs.categorical_dims == [3, 3] and inputs.size == 6
+    assert inputs(graphs[0]).x.tolist() == [[1, 0, 0, 0, 0, 1], [0, 1, 0, 1, 0, 0]]
+    # Trees of a condensed set hold the categories as floats: same encoding.
+    assert torch.equal(inputs(Data(x=graphs[1].x.float())).x, inputs(graphs[1]).x)
+    learned = Data(x=torch.rand(3, 6))
+    assert inputs(learned).x is learned.x  # synthetic graphs already live in the input space
+    with pytest.raises(ValueError, match="x holds category values outside"):
+        inputs(Data(x=torch.tensor([[3, 0]])))
+    with pytest.raises(ValueError, match="x must have 2 categorical columns"):
+        inputs(Data(x=torch.tensor([[0, 0, 0]])))
+    assert NodeInputs.for_graphs([Data(x=torch.rand(2, 5))]).size == 5
+    assert NodeInputs.for_graphs([Data(num_nodes=2)], max_degree=7).size == 8
+
+
 def test_tree_graph_reproduces_gin_on_the_original_graph(mutag):
     """Summing a GIN's root embeddings over a graph's unrolled computation trees gives exactly
     its output on the graph itself: the property Mirage's training rests on."""
