@@ -4,6 +4,9 @@ Raw files are looked up in ``$GEOKD_DATA`` (read-only is fine), then in the
 copies embedded in the package (Cora, MUTAG), and downloaded from the canonical
 source only when found nowhere and ``GEOKD_OFFLINE`` is not set. Processing
 happens in the writable cache (``$GEOKD_CACHE`` or ``~/.cache/geokd``).
+
+Molecule graph-classification sets (OGB ``ogbg-mol*`` and MoleculeNet SMILES
+CSVs) live in :mod:`graphkd.datasets.molecules`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,13 @@ import torch_geometric.datasets as pyg_datasets
 
 from geokd.paths import cache_root, dataset_lock
 from graphkd.datasets._staging import EMBEDDED_ROOT, StagedRawFiles
+from graphkd.datasets.molecules import (
+    SMILES_DATASETS,
+    OGBGraphDataset,
+    SmilesDataset,
+    ogb_molecule_datasets,
+    scaffold_split,
+)
 
 PLANETOID_NAMES = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 
@@ -75,12 +85,38 @@ def embedded_datasets() -> list[str]:
 
 
 def get_dataset(name: str, root: str | Path | None = None, **kwargs):
-    """A dataset by name: ``"cora"``, ``"citeseer"``, ``"pubmed"`` or a TU name such as ``"MUTAG"``."""
+    """A dataset by name.
+
+    Args:
+        name (str): ``"cora"``, ``"citeseer"``, ``"pubmed"`` (:class:`Planetoid`);
+            ``"ogbg-mol*"`` such as ``"ogbg-molbace"`` (:class:`OGBGraphDataset`);
+            ``"mol-hiv"``, ``"mol-bbbp"``, ``"mol-bace"`` (:class:`SmilesDataset`);
+            any other name is a TU name such as ``"MUTAG"`` (:class:`TUDataset`).
+        root (path, optional): writable directory, passed to the class. (default: the cache)
+        **kwargs: passed to the class.
+    """
+    root = None if root is None else str(root)
     factories: dict[str, Callable] = {key: Planetoid for key in PLANETOID_NAMES}
     factory = factories.get(name.lower())
     if factory is not None:
-        return factory(name, root=None if root is None else str(root), **kwargs)
-    return TUDataset(name, root=None if root is None else str(root), **kwargs)
+        return factory(name, root=root, **kwargs)
+    # Prefixes rather than a fixed list, so that an unknown molecule set gets the
+    # molecule classes' error (listing the valid names), not a TU lookup.
+    if name.lower().startswith("ogbg-"):
+        return OGBGraphDataset(name, root=root, **kwargs)
+    if name.lower().startswith("mol-"):
+        return SmilesDataset(name[len("mol-") :], root=root, **kwargs)
+    return TUDataset(name, root=root, **kwargs)
 
 
-__all__ = ["Planetoid", "TUDataset", "embedded_datasets", "get_dataset"]
+__all__ = [
+    "SMILES_DATASETS",
+    "OGBGraphDataset",
+    "Planetoid",
+    "SmilesDataset",
+    "TUDataset",
+    "embedded_datasets",
+    "get_dataset",
+    "ogb_molecule_datasets",
+    "scaffold_split",
+]
