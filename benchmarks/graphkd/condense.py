@@ -1,11 +1,15 @@
 """Condensation score table: methods x datasets x GNNs through `graphkd condense`, one protocol.
 
-Each cell runs `graphkd condense` (seeds, 80/10/10 stratified splits, selection on validation) and
-collects its summary: ROC-AUC and accuracy of the GNN trained on the condensed set and on the full
-training set, the condensed size in bytes and the times. Data: $GEOKD_DATA (offline copies).
+Each cell runs `graphkd condense` (seeds, 80/10/10 stratified splits or OGB's scaffold split,
+selection on validation) and collects its summary: ROC-AUC and accuracy of the GNN trained on the
+condensed set and on the full training set, the condensed size in bytes and the times. The
+full-data reference of each (dataset, GNN, seed) is trained once and shared by all methods
+(<out>/reference). Cells already finished are read back, so the table grows run by run.
+Data: $GEOKD_DATA (offline copies).
 
     GEOKD_DATA=../shared/data GEOKD_OFFLINE=1 python benchmarks/graphkd/condense.py \\
-        --datasets MUTAG NCI1 --gnns gcn gin gat --methods mirage random --seeds 10 --out runs/condense
+        --datasets NCI1 DD --gnns gcn gat --methods mirage random herding kcenter doscond --seeds 10 \\
+        --out runs/condense
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["MUTAG", "NCI1"])
     parser.add_argument("--gnns", nargs="+", default=["gcn", "gin", "gat"])
-    parser.add_argument("--methods", nargs="+", default=["mirage", "random"])
+    parser.add_argument("--methods", nargs="+", default=["mirage", "random", "herding", "kcenter", "doscond"])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--hops", type=int, default=2)
@@ -43,6 +47,7 @@ def main() -> None:
                     "condense", "--method", method, "--dataset", dataset, "--gnn", gnn, "--hops", str(args.hops),
                     "--support", str(args.support), "--graphs-per-class", str(args.graphs_per_class),
                     "--seeds", str(args.seeds), "--epochs", str(args.epochs), "--out", str(out),
+                    "--reference-dir", str(Path(args.out) / "reference"),
                 ])
                 if code != 0:
                     sys.exit(code)
@@ -52,12 +57,20 @@ def main() -> None:
     target = Path(args.json) if args.json else Path(args.out) / "table.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"\n{'dataset':10} {'gnn':4} {'method':7} {'ROC-AUC mean±std':>18} {'top-5':>7} {'full':>7} {'bytes':>8}")
-    for row in rows:
-        auc, full = row["condensed_roc_auc"], row["full_roc_auc"]
-        print(f"{row['dataset']:10} {row['gnn']:4} {row['method']:7} {100 * auc['mean']:9.2f}±{100 * auc['std']:5.2f}"
-              f" {100 * auc['top5_by_val_mean']:7.2f} {100 * full['mean']:7.2f} {row['condensed_bytes']:8.0f}")
+    def cell(entry):
+        if entry["mean"] is None:
+            return f"{'undefined':>24}"
+        return f"{100 * entry['mean']:6.2f}±{100 * entry['std']:5.2f} (top-5 {100 * entry['top5_by_val_mean']:6.2f})"
 
+    print(f"\n{'dataset':12} {'gnn':4} {'method':8} {'ROC-AUC condensed':>26} {'full':>7} {'paper':>6} "
+          f"{'accuracy condensed':>26} {'bytes':>8} {'condense s':>10} {'train s':>8}")
+    for row in rows:
+        full = row["full_roc_auc"]["mean"]
+        paper = row["paper_mirage_roc_auc"] if row["method"] == "mirage" else None
+        print(f"{row['dataset']:12} {row['gnn']:4} {row['method']:8} {cell(row['condensed_roc_auc']):>26} "
+              f"{'' if full is None else f'{100 * full:7.2f}':>7} {'' if paper is None else paper:>6} "
+              f"{cell(row['condensed_accuracy']):>26} {row['condensed_bytes']:8.0f} {row['condense_seconds']:10.3f} "
+              f"{row['train_seconds_condensed']:8.1f}")
 
 if __name__ == "__main__":
     main()

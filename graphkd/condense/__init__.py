@@ -1,6 +1,8 @@
 """Graph dataset condensation: a tiny training set that any GNN can learn from."""
 
+from graphkd.condense.coreset import herding, kcenter, select_per_class
 from graphkd.condense.discretize import discretize
+from graphkd.condense.doscond import doscond, matching_distance
 from graphkd.condense.mining import fpgrowth, resolve_min_support
 from graphkd.condense.mirage import CondensedDataset, CondensedFileError, EmptyClassError, condense, training_set
 
@@ -10,7 +12,12 @@ __all__ = [
     "EmptyClassError",
     "condense",
     "discretize",
+    "doscond",
     "fpgrowth",
+    "herding",
+    "kcenter",
+    "matching_distance",
     "resolve_min_support",
+    "select_per_class",
     "training_set",
 ]

@@ -32,6 +32,14 @@ def test_condense_random_baseline(tmp_path, capsys):
     assert json.loads((tmp_path / "seed0.json").read_text())["graphs"] == 10
 
 
+def test_condense_doscond(tmp_path, capsys):
+    assert main(["condense", "--method", "doscond", "--dataset", "MUTAG", "--graphs-per-class", "2", "--seeds", "1",
+                 "--epochs", "2", "--out", str(tmp_path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["condensed_bytes"] > 0 and summary["condense_seconds"] > 0
+    assert json.loads((tmp_path / "seed0.json").read_text())["graphs"] == 4
+
+
 def test_condense_rejects_unknown_method(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["condense", "--method", "kidd", "--dataset", "MUTAG", "--out", str(tmp_path)])
