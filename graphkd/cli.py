@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument("--hops", type=int, default=2, help="GNN layers = computation-tree depth (default: 2)")
     condense.add_argument("--support", type=float, default=0.1,
                           help="mirage: per-class support, a fraction of the class's graphs (default: 0.1)")
+    condense.add_argument("--node-labels", default="auto", choices=["auto", "argmax", "categorical", "degree"],
+                          help="mirage: node categories of the trees (default: auto, from the features)")
+    condense.add_argument("--max-length", type=int, default=None,
+                          help="mirage: largest tree set kept (default: no limit)")
     condense.add_argument("--graphs-per-class", type=int, default=10, help="random, herding, kcenter, doscond: graphs per class (default: 10)")
     condense.add_argument("--gnn", default="gcn", choices=["gcn", "gin", "gat"], help="the GNN trained (default: gcn)")
     condense.add_argument("--hidden", type=int, default=64, help="GNN width (default: 64)")

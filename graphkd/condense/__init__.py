@@ -3,13 +3,14 @@
 from graphkd.condense.coreset import herding, kcenter, select_per_class
 from graphkd.condense.discretize import discretize
 from graphkd.condense.doscond import doscond, matching_distance
-from graphkd.condense.mining import fpgrowth, resolve_min_support
+from graphkd.condense.mining import TooManyItemsetsError, fpgrowth, resolve_min_support
 from graphkd.condense.mirage import CondensedDataset, CondensedFileError, EmptyClassError, condense, training_set
 
 __all__ = [
     "CondensedDataset",
     "CondensedFileError",
     "EmptyClassError",
+    "TooManyItemsetsError",
     "condense",
     "discretize",
     "doscond",

@@ -20,6 +20,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 
+class TooManyItemsetsError(ValueError):
+    """Mining stopped: more frequent itemsets than allowed (their number grows exponentially as the
+    threshold falls, and would exhaust memory long before finishing)."""
+
+
 class _Node:
     __slots__ = ("item", "count", "parent", "children", "next")
 
@@ -77,12 +82,18 @@ def _build_tree(weighted: Iterable[tuple[Sequence[int], int]], min_count: int):
     return frequent, order, heads
 
 
-def _mine(weighted, min_count: int, suffix: tuple[int, ...], out: dict, max_length: int | None) -> None:
+def _mine(weighted, min_count: int, suffix: tuple[int, ...], out: dict, max_length: int | None,
+          max_itemsets: int | None) -> None:
     frequent, order, heads = _build_tree(weighted, min_count)
     # Least frequent first, as in the original algorithm.
     for item in sorted(frequent, key=order.__getitem__, reverse=True):
         itemset = (item,) + suffix
         out[frozenset(itemset)] = frequent[item]
+        if max_itemsets is not None and len(out) > max_itemsets:
+            raise TooManyItemsetsError(
+                f"more than max_itemsets={max_itemsets} frequent itemsets at support >= {min_count}; raise "
+                f"min_support or set max_length"
+            )
         if max_length is not None and len(itemset) >= max_length:
             continue
         conditional = []
@@ -97,13 +108,14 @@ def _mine(weighted, min_count: int, suffix: tuple[int, ...], out: dict, max_leng
                 conditional.append((path, node.count))
             node = node.next
         if conditional:
-            _mine(conditional, min_count, itemset, out, max_length)
+            _mine(conditional, min_count, itemset, out, max_length, max_itemsets)
 
 
 def fpgrowth(
     transactions: Sequence[Iterable[int]],
     min_support: float | int,
     max_length: int | None = None,
+    max_itemsets: int | None = None,
 ) -> dict[frozenset, int]:
     r"""All frequent itemsets of ``transactions`` with their supports.
 
@@ -113,6 +125,8 @@ def fpgrowth(
         min_support (int or float): an absolute count (``int >= 1``) or a
             fraction of the transactions (``float`` in ``(0, 1]``).
         max_length (int, optional): longest itemset reported. (default: ``None``, no limit)
+        max_itemsets (int, optional): stop with :class:`TooManyItemsetsError` beyond this many
+            itemsets. (default: ``None``, no limit)
 
     Returns:
         dict[frozenset, int]: every itemset :math:`I \neq \emptyset` with
@@ -120,10 +134,13 @@ def fpgrowth(
     """
     if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
         raise ValueError(f"max_length must be an int >= 1 or None, got {max_length!r}")
+    if max_itemsets is not None and (isinstance(max_itemsets, bool) or not isinstance(max_itemsets, int)
+                                     or max_itemsets < 1):
+        raise ValueError(f"max_itemsets must be an int >= 1 or None, got {max_itemsets!r}")
     transactions = [tuple(set(t)) for t in transactions]
     min_count = resolve_min_support(min_support, len(transactions))
     out: dict[frozenset, int] = {}
-    _mine([(t, 1) for t in transactions], min_count, (), out, max_length)
+    _mine([(t, 1) for t in transactions], min_count, (), out, max_length, max_itemsets)
     return out
 
 

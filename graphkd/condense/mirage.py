@@ -41,7 +41,7 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data
 
 from graphkd.condense.discretize import Strategy, discretize
-from graphkd.condense.mining import fpgrowth, resolve_min_support
+from graphkd.condense.mining import TooManyItemsetsError, fpgrowth, resolve_min_support
 from graphkd.ops import index_to_ptr, tree_hash
 
 MAGIC = b"GEOKD-MIRAGE\n"
@@ -249,6 +249,7 @@ def condense(
     node_strategy: Strategy = "auto",
     edge_strategy: Strategy = "auto",
     dataset_name: str | None = None,
+    max_patterns: int | None = 100_000,
 ) -> CondensedDataset:
     r"""Condense labelled training graphs into frequent computation-tree sets.
 
@@ -261,9 +262,13 @@ def condense(
         node_strategy, edge_strategy: how features become categories (see
             :func:`graphkd.condense.discretize.discretize`). (default: ``"auto"``)
         dataset_name (str, optional): recorded in the file's metadata.
+        max_patterns (int, optional): most tree sets mined per class; beyond it mining stops
+            with an error rather than exhausting memory (the count grows exponentially as the
+            support falls). ``None`` for no limit. (default: ``100_000``)
 
     Raises:
         EmptyClassError: a class keeps no tree set (lower ``min_support``).
+        TooManyItemsetsError: a class has more than ``max_patterns`` tree sets.
     """
     if isinstance(num_hops, bool) or not isinstance(num_hops, int) or num_hops < 1:
         raise ValueError(f"num_hops must be an int >= 1, got {num_hops!r}")
@@ -290,7 +295,13 @@ def condense(
     for label, members in enumerate(class_members):
         if not members:
             raise EmptyClassError(f"class {label} has no training graph")
-        frequent = fpgrowth(members, min_support, max_length=max_length)
+        try:
+            frequent = fpgrowth(members, min_support, max_length=max_length, max_itemsets=max_patterns)
+        except TooManyItemsetsError as error:
+            raise TooManyItemsetsError(
+                f"class {label}: more than max_patterns={max_patterns} frequent tree sets at min_support="
+                f"{min_support}; raise min_support, set max_length, or use coarser node labels"
+            ) from error
         if not frequent:
             threshold = resolve_min_support(min_support, len(members))
             raise EmptyClassError(

@@ -114,7 +114,9 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
     seed_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if method == "mirage":
-        condensed = condense(train, num_hops=args.hops, min_support=args.support, dataset_name=args.dataset)
+        condensed = condense(train, num_hops=args.hops, min_support=args.support, dataset_name=args.dataset,
+                             node_strategy=args.node_labels,
+                             max_length=args.max_length)
         condense_seconds = time.perf_counter() - started
         size = condensed.save(seed_dir / "condensed.mirage")
         train_set, weights = training_set(condensed)
@@ -219,6 +221,7 @@ def run_condense(args) -> int:
         summary = summarize(records)
         result = {"method": args.method, "dataset": args.dataset, "gnn": args.gnn, "hops": args.hops,
                   "support": args.support if args.method == "mirage" else None, "seeds": args.seeds,
+                  "node_labels": args.node_labels if args.method == "mirage" else None,
                   "summary": summary}
         _write_json(out / "results.json", {**result, "records": records})
         print(json.dumps(result, indent=2) if args.json else format_table(args, summary, args.seeds))

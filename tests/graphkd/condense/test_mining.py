@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graphkd.condense.mining import _brute_force_frequent_itemsets, fpgrowth, resolve_min_support
+from graphkd.condense.mining import TooManyItemsetsError, _brute_force_frequent_itemsets, fpgrowth, resolve_min_support
 
 transactions_strategy = st.lists(st.sets(st.integers(0, 7), max_size=6), max_size=14)
 
@@ -76,3 +76,16 @@ def test_resolve_min_support():
     assert resolve_min_support(5, 2) == 5
     with pytest.raises(ValueError, match="max_length"):
         fpgrowth([[1]], 1, max_length=0)
+
+
+def test_itemset_cap_stops_an_explosion():
+    # Every subset of 20 items in all transactions is frequent: 2^20 - 1 itemsets.
+    transactions = [list(range(20))] * 3
+    with pytest.raises(TooManyItemsetsError, match="more than max_itemsets=1000"):
+        fpgrowth(transactions, 2, max_itemsets=1000)
+    ten = [list(range(10))] * 2
+    assert len(fpgrowth(ten, 2, max_itemsets=1023)) == 1023  # the cap is inclusive
+    with pytest.raises(TooManyItemsetsError):
+        fpgrowth(ten, 2, max_itemsets=1022)
+    with pytest.raises(ValueError, match="max_itemsets must be an int >= 1"):
+        fpgrowth(transactions, 2, max_itemsets=0)

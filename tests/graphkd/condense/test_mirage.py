@@ -88,6 +88,13 @@ def test_support_too_high_names_the_class(mutag):
         condense(mutag, num_hops=2, min_support=10_000)
 
 
+def test_too_many_patterns_names_the_class(mutag):
+    from graphkd.condense import TooManyItemsetsError
+
+    with pytest.raises(TooManyItemsetsError, match="class 0: more than max_patterns=5 .*raise min_support"):
+        condense(mutag, num_hops=1, min_support=0.1, max_patterns=5)
+
+
 def test_bad_arguments(mutag):
     with pytest.raises(ValueError, match="num_hops must be an int >= 1"):
         condense(mutag, num_hops=0)
