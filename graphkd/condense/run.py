@@ -3,12 +3,11 @@
 For each seed: a stratified 80/10/10 split (or the dataset's own split, such as
 OGB's scaffold split); a GNN trained on the full training set (the reference,
 kept in a reference directory that runs of several methods can share); the
-condensed set built from the training graphs only; the same GNN trained on it
-for as many optimizer steps per epoch as an epoch over the full training set
-takes (graphs drawn by Mirage's weights, or uniformly for subsets and synthetic
-graphs), selected on the original validation graphs and scored on the original
-test graphs. Seeds are spread over the ranks under ``torchrun``; each seed's
-record is written atomically and a rerun skips the seeds already done.
+condensed set built from the training graphs only;
+the same GNN trained on it, selected on the original validation graphs and
+scored on the original test graphs. Seeds are spread over the ranks under
+``torchrun``; each seed's record is written atomically and a rerun skips the
+seeds already done.
 """
 
 from __future__ import annotations
@@ -140,10 +139,7 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
                              show_progress=False)
         condense_seconds = time.perf_counter() - started
         size = _serialized_size(subset, seed_dir / "condensed.bin")
-        # The same number of optimizer steps as Mirage (and as an epoch over the full training set):
-        # a few dozen graphs would otherwise get one step per epoch.
-        result = train_graph_classifier(subset, val, test, sample_weights=[1.0] * len(subset),
-                                        steps_per_epoch=max(1, len(train) // 32), **common)
+        result = train_graph_classifier(subset, val, test, **common)
         extra = {"graphs": len(subset)}
     return {
         "seed": seed,
