@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--graphs-per-class", type=int, default=10)
     parser.add_argument("--out", default="runs/condense")
     parser.add_argument("--json", default=None, help="write the table here (default: <out>/table.json)")
+    parser.add_argument("--markdown", default=None, help="also write the table as Markdown rows here")
     args = parser.parse_args()
 
     rows = []
@@ -73,6 +74,9 @@ def main() -> None:
     target = Path(args.json) if args.json else Path(args.out) / "table.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(rows, indent=2) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(markdown_table(rows))
+
     def cell(entry):
         if entry["mean"] is None:
             return f"{'undefined':>24}"
@@ -87,6 +91,26 @@ def main() -> None:
               f"{'' if full is None else f'{100 * full:7.2f}':>7} {'' if paper is None else paper:>6} "
               f"{cell(row['condensed_accuracy']):>26} {row['condensed_bytes']:8.0f} {row['condense_seconds']:10.3f} "
               f"{row['train_seconds_condensed']:8.1f}")
+
+def markdown_table(rows: list[dict]) -> str:
+    """ROC-AUC and accuracy in %, mean ± std over seeds and the mean of the 5 best by validation."""
+
+    def pct(entry, key="mean"):
+        return "n/a" if entry[key] is None else f"{100 * entry[key]:.2f}"
+
+    lines = ["| dataset | GNN | method | ROC-AUC mean ± std | top-5 of seeds by val | full data | paper (Mirage) "
+             "| accuracy mean ± std | full-data accuracy | bytes | condensation | training (condensed / full) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        auc, acc = row["condensed_roc_auc"], row["condensed_accuracy"]
+        paper = row["paper_mirage_roc_auc"] if row["method"] == "mirage" and row["paper_mirage_roc_auc"] else ""
+        lines.append(
+            f"| {row['dataset']} | {row['gnn'].upper()} | {row['method']} | {pct(auc)} ± {pct(auc, 'std')} | "
+            f"{pct(auc, 'top5_by_val_mean')} | {pct(row['full_roc_auc'])} | {paper} | {pct(acc)} ± {pct(acc, 'std')} | "
+            f"{pct(row['full_accuracy'])} | {row['condensed_bytes']:,.0f} | {row['condense_seconds']:.3f} s | "
+            f"{row['train_seconds_condensed']:.1f} s / {row['train_seconds_full']:.1f} s |")
+    return "\n".join(lines) + "\n"
+
 
 if __name__ == "__main__":
     main()
