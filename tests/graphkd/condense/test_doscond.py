@@ -191,3 +191,24 @@ def test_cuda_matches_cpu(mutag_split):
     cuda = doscond(train, NodeInputs(7), 2, graphs_per_class=2, iterations=5, seed=0, device="cuda", **FAST)
     for a, b in zip(cpu, cuda):
         torch.testing.assert_close(a.x, b.x, rtol=1e-3, atol=1e-3)
+
+
+def test_sparse_forward_on_real_graphs_equals_the_dense_network():
+    from torch_geometric.data import Batch
+    from torch_geometric.utils import to_dense_adj, to_dense_batch
+
+    from graphkd.condense.doscond import _DenseGCN, _sparse_forward
+
+    generator = torch.Generator().manual_seed(0)
+    graphs = [
+        Data(x=torch.rand(4, 3, generator=generator), edge_index=torch.tensor([[0, 1, 1, 2, 3, 3], [1, 0, 2, 1, 3, 0]])),
+        Data(x=torch.rand(2, 3, generator=generator), edge_index=torch.tensor([[0, 0, 1], [1, 1, 0]])),  # a repeated edge
+        Data(x=torch.rand(6, 3, generator=generator), edge_index=torch.tensor([[0, 2, 4], [1, 3, 5]])),  # one direction
+    ]
+    batch = Batch.from_data_list(graphs)
+    model = _DenseGCN(3, 8, 2, 2)
+    x, mask = to_dense_batch(batch.x, batch.batch)
+    adjacency = to_dense_adj(batch.edge_index, batch.batch, max_num_nodes=x.size(1))
+    dense = model(x, adjacency, mask)
+    sparse = _sparse_forward(model, batch.x, batch.edge_index, batch.batch, len(graphs))
+    torch.testing.assert_close(sparse, dense)
