@@ -1,7 +1,25 @@
 // CPU kernel of graphkd::tree_hash: at::parallel_for over the shared
-// per-element logic.
+// per-element logic (the exact-code way of tree_hash_common.h).
+//
+// Per depth l >= 1:
+//   1. in parallel, every node that can still share its tree gets a 64-bit
+//      value: the exact code of its signature when it has few children, else
+//      a hash (tree_signature_hash_element);
+//   2. one sequential pass numbers the values in order of first occurrence
+//      through an open addressing table, which gives the dense ids directly;
+//   3. in parallel, every node whose value is a hash and that is not the
+//      first of its id is compared, key by key, with that first node. This
+//      fails only for a 64-bit collision between different signatures; the
+//      depth is then numbered again with a full comparison at every match, so
+//      ids never rely on a hash.
+// A node alone with its depth-(l - 1) tree stays alone at every later depth
+// ("settled"): it skips steps 1 and 3 and takes the next id in step 2. Once no
+// class splits, the ids stay the same at every further depth.
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -14,6 +32,330 @@ namespace graphkd {
 namespace {
 
 constexpr int64_t kGrain = 4096;
+// Nodes looked ahead by the numbering pass to prefetch their table slots.
+constexpr int64_t kPrefetchDistance = 16;
+
+inline void prefetch(const void* address) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(address);
+#else
+  (void)address;
+#endif
+}
+
+// Test hook: GRAPHKD_TREE_HASH_DEBUG_BITS=b keeps only the low b bits of every
+// signature hash and turns exact codes off, so that collisions between
+// different trees are common and the tests exercise their detection. Unset in
+// normal use.
+uint64_t debug_hash_mask() {
+  const char* bits = std::getenv("GRAPHKD_TREE_HASH_DEBUG_BITS");
+  if (bits == nullptr || *bits == '\0') return ~uint64_t{0};
+  const long value = std::strtol(bits, nullptr, 10);
+  if (value <= 0) return 0;
+  if (value >= 63) return ~uint64_t{0};
+  return (uint64_t{1} << value) - 1;
+}
+
+// States of a node in TreeWork::active.
+constexpr uint8_t kSettled = 0;   // alone with its tree since an earlier depth
+constexpr uint8_t kFirstOfId = 1; // first node of its id at the last depth numbered
+constexpr uint8_t kSharesId = 2;  // took an earlier node's id at the last depth numbered
+
+struct TreeSlot {
+  uint64_t key;
+  int32_t id;
+  int32_t generation;  // the slot is empty unless this is the table's current one
+};
+
+// Numbers 64-bit signature values in order of first occurrence. The slots
+// are cleared once per call; each numbering pass starts a new generation.
+class FirstOccurrenceTable {
+ public:
+  explicit FirstOccurrenceTable(int64_t max_keys) {
+    int64_t capacity = 16;
+    while (capacity < max_keys + max_keys / 2) capacity <<= 1;  // load factor <= 2/3
+    storage_ = at::empty({capacity * static_cast<int64_t>(sizeof(TreeSlot))}, at::kByte);
+    slots_ = reinterpret_cast<TreeSlot*>(storage_.data_ptr<uint8_t>());
+    capacity_ = capacity;
+    std::memset(slots_, 0xff, capacity * sizeof(TreeSlot));  // generation -1
+  }
+
+  // Numbers nodes [0, num_nodes): a settled node (active[v] == 0) takes the
+  // next id; an active one the id of the first node with the same value in
+  // keys (with Exact, of the first with an equal signature: values that are
+  // hashes also need same(first, v)), or the next id. Fills ids, firsts (first
+  // node of each id) and sizes (nodes per id), and marks each active node
+  // kFirstOfId or kSharesId in active; without Exact, appends to to_check
+  // every node that took an earlier node's id through a value that is a hash.
+  // Returns the number of ids.
+  template <bool Exact, typename Same>
+  int64_t number(int64_t num_nodes, int64_t num_active, uint8_t* active,
+                 const uint64_t* keys, int64_t* ids, int32_t* firsts, int32_t* sizes,
+                 std::vector<int32_t>* to_check, const Same& same) {
+    int64_t size = 16;
+    while (size < num_active + num_active / 2) size <<= 1;
+    const uint64_t mask = static_cast<uint64_t>(std::min(size, capacity_) - 1);
+    const int32_t generation = ++generation_;
+    TreeSlot* const slots = slots_;
+    int32_t count = 0;
+    for (int64_t v = 0; v < num_nodes; ++v) {
+      if (active[v] == kSettled) {
+        firsts[count] = static_cast<int32_t>(v);
+        sizes[count] = 1;
+        ids[v] = count++;
+        continue;
+      }
+      if (v + kPrefetchDistance < num_nodes) {
+        prefetch(slots + (keys[v + kPrefetchDistance] & mask));
+      }
+      const uint64_t key = keys[v];
+      uint64_t slot = key & mask;
+      while (true) {
+        TreeSlot& entry = slots[slot];
+        if (entry.generation != generation) {
+          entry = TreeSlot{key, count, generation};
+          active[v] = kFirstOfId;
+          firsts[count] = static_cast<int32_t>(v);
+          sizes[count] = 1;
+          ids[v] = count++;
+          break;
+        }
+        if (entry.key == key &&
+            (!Exact || (key & kTreeExactBit) != 0 || same(firsts[entry.id], v))) {
+          ++sizes[entry.id];
+          ids[v] = entry.id;
+          active[v] = kSharesId;
+          if (!Exact && (key & kTreeExactBit) == 0) to_check->push_back(static_cast<int32_t>(v));
+          break;
+        }
+        slot = (slot + 1) & mask;
+      }
+    }
+    return count;
+  }
+
+ private:
+  at::Tensor storage_;
+  TreeSlot* slots_ = nullptr;
+  int64_t capacity_ = 0;
+  int32_t generation_ = -1;
+};
+
+// In-edge CSR (grouped by target, edges of a group in input order): a counting
+// sort in which each of T parts handles the targets of one range of nodes, so
+// that no atomics and no per-part count arrays are needed. Node indices are
+// checked in the counting pass; returns false if any is out of range. The
+// sorted arrays get kTreeWidthPadding zero entries at their end.
+bool build_in_edge_csr(int64_t num_nodes, int64_t num_edges, const int64_t* source_data,
+                       const int64_t* target_data, const int64_t* edge_label_data,
+                       int64_t* ptr, int32_t* sorted_sources, int32_t* sorted_edge_labels) {
+  const int64_t num_parts = std::max<int64_t>(
+      1, std::min<int64_t>(at::get_num_threads(), num_edges / (1 << 15)));
+  std::fill(ptr, ptr + num_nodes + 1, 0);
+  std::atomic<bool> bad_source{false};
+  at::parallel_for(0, num_parts, 1, [&](int64_t part_begin, int64_t part_end) {
+    for (int64_t part = part_begin; part < part_end; ++part) {
+      const uint64_t low = static_cast<uint64_t>(num_nodes * part / num_parts);
+      const uint64_t width = static_cast<uint64_t>(num_nodes * (part + 1) / num_parts) - low;
+      bool bad = false;
+      for (int64_t e = 0; e < num_edges; ++e) {
+        // Negative or too large targets fall in no part: the total shows them.
+        const uint64_t target = static_cast<uint64_t>(target_data[e]);
+        if (target - low < width) {
+          ++ptr[target];
+          bad |= static_cast<uint64_t>(source_data[e]) >= static_cast<uint64_t>(num_nodes);
+        }
+      }
+      if (bad) bad_source.store(true);
+    }
+  });
+  // ptr[v] = end of v's group; the scatter below counts it down to the start.
+  int64_t total = 0;
+  for (int64_t v = 0; v < num_nodes; ++v) {
+    total += ptr[v];
+    ptr[v] = total;
+  }
+  ptr[num_nodes] = total;
+  if (bad_source.load() || total != num_edges) return false;
+  at::parallel_for(0, num_parts, 1, [&](int64_t part_begin, int64_t part_end) {
+    for (int64_t part = part_begin; part < part_end; ++part) {
+      const uint64_t low = static_cast<uint64_t>(num_nodes * part / num_parts);
+      const uint64_t width = static_cast<uint64_t>(num_nodes * (part + 1) / num_parts) - low;
+      // Backwards, so that each group keeps the input order of its edges.
+      for (int64_t e = num_edges - 1; e >= 0; --e) {
+        const uint64_t target = static_cast<uint64_t>(target_data[e]);
+        if (target - low < width) {
+          const int64_t position = --ptr[target];
+          sorted_sources[position] = static_cast<int32_t>(source_data[e]);
+          if (edge_label_data != nullptr) {
+            sorted_edge_labels[position] = static_cast<int32_t>(edge_label_data[e]);
+          }
+        }
+      }
+    }
+  });
+  std::fill(sorted_sources + num_edges, sorted_sources + num_edges + kTreeWidthPadding, 0);
+  if (edge_label_data != nullptr) {
+    std::fill(sorted_edge_labels + num_edges, sorted_edge_labels + num_edges + kTreeWidthPadding, 0);
+  }
+  return true;
+}
+
+// Buffers of the refinement, one entry per node.
+struct TreeWork {
+  int64_t num_nodes;
+  uint64_t* keys;          // signature values of the depth being numbered
+  int32_t* firsts;         // first node of each id
+  int32_t* sizes;          // nodes per id at the depth being numbered
+  int32_t* previous_sizes; // nodes per id at the depth before
+  uint8_t* active;         // kSettled, kFirstOfId or kSharesId
+};
+
+// Depth 0: ids of the labels in order of first occurrence.
+int64_t number_labels(const int64_t* labels, int64_t* ids, TreeWork& work, uint64_t hash_mask,
+                      FirstOccurrenceTable& table) {
+  const int64_t num_nodes = work.num_nodes;
+  int64_t low = labels[0], high = labels[0];
+  for (int64_t v = 1; v < num_nodes; ++v) {
+    low = std::min(low, labels[v]);
+    high = std::max(high, labels[v]);
+  }
+  std::fill(work.active, work.active + num_nodes, kFirstOfId);
+  // Small label ranges (the usual categorical labels): a direct lookup array.
+  const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
+  if (range < static_cast<uint64_t>(num_nodes) + 4096 && hash_mask == ~uint64_t{0}) {
+    std::vector<int32_t> id_of_label(range + 1, -1);
+    int32_t* const firsts = work.firsts;
+    int32_t* const sizes = work.sizes;
+    int32_t count = 0;
+    for (int64_t v = 0; v < num_nodes; ++v) {
+      int32_t& id = id_of_label[static_cast<uint64_t>(labels[v]) - static_cast<uint64_t>(low)];
+      if (id < 0) {
+        firsts[count] = static_cast<int32_t>(v);
+        sizes[count] = 0;
+        id = count++;
+      }
+      ++sizes[id];
+      ids[v] = id;
+    }
+    return count;
+  }
+  uint64_t* const keys = work.keys;
+  at::parallel_for(0, num_nodes, kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t v = begin; v < end; ++v) {
+      keys[v] = tree_hash_mix(static_cast<uint64_t>(labels[v])) & kTreeHashBits & hash_mask;
+    }
+  });
+  return table.number<true>(num_nodes, num_nodes, work.active, keys, ids, work.firsts,
+                            work.sizes, nullptr,
+                            [&](int64_t u, int64_t v) { return labels[u] == labels[v]; });
+}
+
+// Signature values of nodes [begin, end) at one depth (step 1); a node alone
+// with its previous tree settles instead. Only a first node can be alone, and
+// the ids of first nodes grow with v, so that previous_sizes is read in order.
+// Returns the number of nodes still active. (Plain arguments rather than
+// lambda captures: the byte stores to active may alias any memory, which would
+// make the compiler reload every captured value at each node.)
+template <int Width, typename EdgeLabel>
+int64_t signature_values(int64_t begin, int64_t end, const int64_t* ptr, const int32_t* sources,
+                         const EdgeLabel* edge_labels, const int64_t* previous_ids,
+                         const int32_t* previous_sizes, int64_t id_bound, int64_t key_bound,
+                         int max_exact_degree, uint64_t hash_mask, uint64_t* keys,
+                         uint8_t* active) {
+  int64_t num_active = 0;
+  for (int64_t v = begin; v < end; ++v) {
+    const uint8_t state = active[v];
+    if (state == kSettled) continue;
+    if (state == kFirstOfId && previous_sizes[previous_ids[v]] == 1) {
+      active[v] = kSettled;
+      continue;
+    }
+    ++num_active;
+    const uint64_t key = tree_signature_hash_element<Width>(v, ptr, sources, edge_labels,
+                                                            previous_ids, id_bound, key_bound,
+                                                            max_exact_degree);
+    keys[v] = (key & kTreeExactBit) != 0 ? key : key & hash_mask;
+  }
+  return num_active;
+}
+
+// Depths >= 1. ids holds depth 0 (count ids, sizes in work.sizes) on entry,
+// every depth on return.
+template <int Width, typename EdgeLabel>
+void number_trees(int64_t num_hops, const int64_t* ptr, const int32_t* sources,
+                  const EdgeLabel* edge_labels, int64_t num_edge_labels, int64_t max_degree,
+                  int64_t* ids, int64_t count, TreeWork& work, uint64_t hash_mask,
+                  FirstOccurrenceTable& table) {
+  const int64_t num_nodes = work.num_nodes;
+  const int64_t scratch_size = std::max<int64_t>(max_degree, kTreeWideWidth);
+  uint64_t* const keys = work.keys;
+  uint8_t* const active = work.active;
+  std::vector<int32_t> to_check;
+
+  for (int64_t depth = 1; depth <= num_hops; ++depth) {
+    const int64_t* previous_ids = ids + (depth - 1) * num_nodes;
+    int64_t* current_ids = ids + depth * num_nodes;
+    const int64_t previous_count = count;
+    std::swap(work.sizes, work.previous_sizes);
+    const int32_t* previous_sizes = work.previous_sizes;
+    const int64_t id_bound = previous_count;
+    const int64_t key_bound = id_bound * num_edge_labels;
+    const int max_exact_degree =
+        hash_mask == ~uint64_t{0} ? tree_max_exact_degree(id_bound, key_bound, Width) : -1;
+
+    std::atomic<int64_t> num_active{0};
+    at::parallel_for(0, num_nodes, kGrain, [&](int64_t begin, int64_t end) {
+      num_active += signature_values<Width>(begin, end, ptr, sources, edge_labels, previous_ids,
+                                            previous_sizes, id_bound, key_bound,
+                                            max_exact_degree, hash_mask, keys, active);
+    });
+    to_check.clear();
+    count = table.number<false>(num_nodes, num_active.load(), active, keys, current_ids,
+                                work.firsts, work.sizes, &to_check,
+                                [](int64_t, int64_t) { return true; });
+
+    // Check every node that took an earlier node's id through a hash against
+    // the first node of that id.
+    std::atomic<bool> collision{false};
+    const int32_t* const firsts = work.firsts;
+    const int64_t num_checks = static_cast<int64_t>(to_check.size());
+    at::parallel_for(0, num_checks, 256, [&](int64_t begin, int64_t end) {
+      std::vector<int64_t> scratch(2 * scratch_size);
+      for (int64_t i = begin; i < end; ++i) {
+        // The first nodes lie anywhere: fetch their CSR entries ahead.
+        if (i + 16 < end) prefetch(ptr + firsts[current_ids[to_check[i + 16]]]);
+        if (i + 8 < end) prefetch(sources + ptr[firsts[current_ids[to_check[i + 8]]]]);
+        const int64_t v = to_check[i];
+        if (!tree_signatures_match(static_cast<int64_t>(firsts[current_ids[v]]), v, ptr, sources,
+                                   edge_labels, previous_ids, id_bound, scratch.data(),
+                                   scratch.data() + scratch_size)) {
+          collision.store(true, std::memory_order_relaxed);
+          return;
+        }
+      }
+    });
+    if (collision.load()) {
+      std::vector<int64_t> scratch(2 * scratch_size);
+      count = table.number<true>(
+          num_nodes, num_active.load(), active, keys, current_ids, work.firsts, work.sizes, nullptr,
+          [&](int64_t u, int64_t v) {
+            return tree_signatures_match(u, v, ptr, sources, edge_labels, previous_ids, id_bound,
+                                         scratch.data(), scratch.data() + scratch_size);
+          });
+    }
+
+    // A depth that splits no class of the previous one is stable: the
+    // partition, and with it the first-occurrence ids, stays the same at every
+    // further depth.
+    if (count == previous_count) {
+      for (int64_t later = depth; later <= num_hops; ++later) {
+        std::memcpy(ids + later * num_nodes, previous_ids, num_nodes * sizeof(int64_t));
+      }
+      return;
+    }
+  }
+}
 
 }  // namespace
 
@@ -34,120 +376,68 @@ at::Tensor tree_hash_cpu(const at::Tensor& edge_index_in,
     return ids;
   }
 
-  // In-edge CSR (grouped by target): a counting sort in which each of T
-  // chunks of edges counts and places its own edges, so no atomics are needed
-  // and the order inside a group is deterministic. Node indices are checked in
-  // the counting pass.
-  const int64_t* source_data = edge_index.data_ptr<int64_t>();
-  const int64_t* target_data = source_data + num_edges;
-  const int64_t num_chunks = std::max<int64_t>(
-      1, std::min<int64_t>({static_cast<int64_t>(at::get_num_threads()), num_edges / kGrain,
-                            (int64_t{1} << 26) / (num_nodes + 1)}));
-  const int64_t chunk_size = (num_edges + num_chunks - 1) / num_chunks;
-  auto chunk_cursors = at::zeros({num_chunks, num_nodes}, options);
-  int64_t* cursor_data = chunk_cursors.data_ptr<int64_t>();
-  std::atomic<bool> bad_index{false};
-  at::parallel_for(0, num_chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
-    for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
-      int64_t* counts = cursor_data + chunk * num_nodes;
-      const int64_t end = std::min(num_edges, (chunk + 1) * chunk_size);
-      bool bad = false;
-      for (int64_t e = chunk * chunk_size; e < end; ++e) {
-        const int64_t source = source_data[e], target = target_data[e];
-        if (source < 0 || source >= num_nodes || target < 0 || target >= num_nodes) {
-          bad = true;
-          continue;
-        }
-        ++counts[target];
-      }
-      if (bad) bad_index.store(true);
-    }
-  });
-  if (bad_index.load()) check_tree_hash_edge_range(edge_index, num_nodes, true);
-  auto ptr = at::empty({num_nodes + 1}, options);
-  int64_t* ptr_data = ptr.data_ptr<int64_t>();
-  int64_t offset = 0;
-  for (int64_t v = 0; v < num_nodes; ++v) {
-    ptr_data[v] = offset;
-    for (int64_t chunk = 0; chunk < num_chunks; ++chunk) {
-      const int64_t count = cursor_data[chunk * num_nodes + v];
-      cursor_data[chunk * num_nodes + v] = offset;
-      offset += count;
-    }
-  }
-  ptr_data[num_nodes] = offset;
-
   const bool with_edge_labels = edge_labels_in.has_value();
   const auto edge_labels = with_edge_labels ? edge_labels_in->contiguous() : at::Tensor();
-  const int64_t* edge_label_data = with_edge_labels ? edge_labels.data_ptr<int64_t>() : nullptr;
-  auto sources = at::empty({num_edges}, options);
-  auto sorted_edge_labels = with_edge_labels ? at::empty({num_edges}, options) : at::Tensor();
-  int64_t* sorted_sources = sources.data_ptr<int64_t>();
-  int64_t* sorted_edge_label_data =
-      with_edge_labels ? sorted_edge_labels.data_ptr<int64_t>() : nullptr;
-  at::parallel_for(0, num_chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
-    for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
-      int64_t* cursor = cursor_data + chunk * num_nodes;
-      const int64_t end = std::min(num_edges, (chunk + 1) * chunk_size);
-      for (int64_t e = chunk * chunk_size; e < end; ++e) {
-        const int64_t position = cursor[target_data[e]]++;
-        sorted_sources[position] = source_data[e];
-        if (with_edge_labels) sorted_edge_label_data[position] = edge_label_data[e];
-      }
-    }
-  });
-  chunk_cursors = at::Tensor();
+  // Node indices (< 2^31, checked) and edge labels (< 2^31, checked) fit 32 bits.
+  auto ptr = at::empty({num_nodes + 1}, options);
+  auto sorted_sources = at::empty({num_edges + kTreeWidthPadding}, options.dtype(at::kInt));
+  auto sorted_edge_labels =
+      at::empty({with_edge_labels ? num_edges + kTreeWidthPadding : 0}, options.dtype(at::kInt));
+  int64_t* ptr_data = ptr.data_ptr<int64_t>();
+  int32_t* source_data = sorted_sources.data_ptr<int32_t>();
+  int32_t* edge_label_data = with_edge_labels ? sorted_edge_labels.data_ptr<int32_t>() : nullptr;
+  const int64_t* edge_index_data = edge_index.data_ptr<int64_t>();
+  if (!build_in_edge_csr(num_nodes, num_edges, edge_index_data, edge_index_data + num_edges,
+                         with_edge_labels ? edge_labels.data_ptr<int64_t>() : nullptr, ptr_data,
+                         source_data, edge_label_data)) {
+    check_tree_hash_edge_range(edge_index, num_nodes, true);
+  }
 
-  int64_t capacity = 1;
-  while (capacity < 2 * num_nodes) capacity <<= 1;
-  auto table = at::empty({capacity}, options);
-  auto keys = at::empty({num_edges}, options);
-  auto hashes = at::empty({num_nodes}, options);
-  auto representatives = at::empty({num_nodes}, options);
-  auto first_ids = at::empty({num_nodes}, options);
+  auto keys = at::empty({num_nodes}, options);
+  auto id_buffers = at::empty({3 * num_nodes}, options.dtype(at::kInt));
+  auto active = at::empty({num_nodes}, options.dtype(at::kByte));
+  int32_t* id_buffer_data = id_buffers.data_ptr<int32_t>();
+  TreeWork work{num_nodes,
+                reinterpret_cast<uint64_t*>(keys.data_ptr<int64_t>()),
+                id_buffer_data,
+                id_buffer_data + num_nodes,
+                id_buffer_data + 2 * num_nodes,
+                active.data_ptr<uint8_t>()};
+  const uint64_t hash_mask = debug_hash_mask();
+  FirstOccurrenceTable table(num_nodes);
+  int64_t* id_data = ids.data_ptr<int64_t>();
+  const int64_t count = number_labels(node_labels.data_ptr<int64_t>(), id_data, work, hash_mask, table);
+  if (num_hops == 0) return ids;
 
-  const int64_t* label_data = node_labels.data_ptr<int64_t>();
-  int64_t* table_data = table.data_ptr<int64_t>();
-  int64_t* key_data = keys.data_ptr<int64_t>();
-  auto* hash_data = reinterpret_cast<uint64_t*>(hashes.data_ptr<int64_t>());
-  int64_t* representative_data = representatives.data_ptr<int64_t>();
-  int64_t* first_id_data = first_ids.data_ptr<int64_t>();
-
-  for (int64_t depth = 0; depth <= num_hops; ++depth) {
-    const int64_t* previous_ids = depth == 0 ? nullptr : ids[depth - 1].data_ptr<int64_t>();
-    int64_t* current_ids = ids[depth].data_ptr<int64_t>();
-    const bool with_children = depth > 0;
-    table.fill_(kEmptySlot);
-    at::parallel_for(0, num_nodes, kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t v = begin; v < end; ++v) {
-        tree_signature_element(v, label_data, ptr_data, sorted_sources, sorted_edge_label_data,
-                               previous_ids, key_data, hash_data);
-      }
-    });
-    // The slot of each node for now; its final holder (the smallest node with
-    // that signature) is known once every node is in.
-    at::parallel_for(0, num_nodes, kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t v = begin; v < end; ++v) {
-        representative_data[v] = tree_table_insert_element(
-            v, table_data, capacity - 1, label_data, ptr_data, key_data, hash_data, with_children);
-      }
-    });
-    at::parallel_for(0, num_nodes, kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t v = begin; v < end; ++v) {
-        representative_data[v] = table_data[representative_data[v]];
-        first_id_data[v] = representative_data[v] == v ? 1 : 0;
-      }
-    });
-    // Representatives numbered in node order: an exclusive prefix sum.
-    int64_t next_id = 0;
-    for (int64_t v = 0; v < num_nodes; ++v) {
-      const int64_t is_first = first_id_data[v];
-      first_id_data[v] = next_id;
-      next_id += is_first;
-    }
-    at::parallel_for(0, num_nodes, kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t v = begin; v < end; ++v) current_ids[v] = first_id_data[representative_data[v]];
-    });
+  // Fixed-width reads of 4 children where nearly every node has at most 4.
+  int64_t max_degree = 0, num_narrow = 0;
+  for (int64_t v = 0; v < num_nodes; ++v) {
+    const int64_t degree = ptr_data[v + 1] - ptr_data[v];
+    max_degree = std::max(max_degree, degree);
+    num_narrow += degree <= kTreeNarrowWidth;
+  }
+  const bool narrow = num_narrow * 10 >= num_nodes * 9;
+  int64_t num_edge_labels = 1;
+  for (int64_t e = 0; e < (with_edge_labels ? num_edges : 0); ++e) {
+    num_edge_labels = std::max<int64_t>(num_edge_labels, int64_t{edge_label_data[e]} + 1);
+  }
+  if (with_edge_labels) {
+    auto run = [&](auto width) {
+      number_trees<decltype(width)::value>(num_hops, ptr_data, source_data,
+                                           static_cast<const int32_t*>(edge_label_data),
+                                           num_edge_labels, max_degree, id_data, count, work,
+                                           hash_mask, table);
+    };
+    if (narrow) run(std::integral_constant<int, kTreeNarrowWidth>());
+    else run(std::integral_constant<int, kTreeWideWidth>());
+  } else {
+    auto run = [&](auto width) {
+      number_trees<decltype(width)::value>(num_hops, ptr_data, source_data,
+                                           static_cast<const TreeNoEdgeLabels*>(nullptr), 1, max_degree,
+                                           id_data, count, work, hash_mask, table);
+    };
+    if (narrow) run(std::integral_constant<int, kTreeNarrowWidth>());
+    else run(std::integral_constant<int, kTreeWideWidth>());
   }
   return ids;
 }

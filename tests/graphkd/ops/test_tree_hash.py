@@ -1,3 +1,6 @@
+import os
+from contextlib import contextmanager
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -52,6 +55,73 @@ def test_relabelled_isomorphic_copy_gets_the_same_ids(graph, num_hops, seed):
     batch_edge_labels = None if edge_labels is None else torch.cat([edge_labels, edge_labels[edge_order]])
     ids = tree_hash(batch_edges, batch_labels, num_hops, batch_edge_labels)
     assert torch.equal(ids[:, :num_nodes], ids[:, num_nodes:][:, inverse])
+
+
+@contextmanager
+def weak_signature_hashes(bits: int):
+    """The CPU kernel's test hook: signature hashes cut to ``bits`` bits and no exact codes, so that
+    different trees collide all the time and only the full comparison keeps them apart."""
+    previous = os.environ.get("GRAPHKD_TREE_HASH_DEBUG_BITS")
+    os.environ["GRAPHKD_TREE_HASH_DEBUG_BITS"] = str(bits)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["GRAPHKD_TREE_HASH_DEBUG_BITS"]
+        else:
+            os.environ["GRAPHKD_TREE_HASH_DEBUG_BITS"] = previous
+
+
+@settings(max_examples=150, deadline=None)
+@given(graph=labelled_graphs(max_nodes=14, max_edges=40), num_hops=st.integers(0, 4), bits=st.integers(0, 4))
+def test_hash_collisions_are_resolved_exactly(graph, num_hops, bits):
+    edge_index, node_labels, edge_labels = graph
+    expected = _tree_hash_reference(edge_index, node_labels, num_hops, edge_labels)
+    with weak_signature_hashes(bits):
+        ids = tree_hash(edge_index, node_labels, num_hops, edge_labels)
+    assert torch.equal(ids, expected)
+
+
+def random_graph(num_nodes, num_edges, num_labels, num_edge_labels, seed, label_scale=1):
+    generator = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=generator)
+    labels = torch.randint(0, num_labels, (num_nodes,), generator=generator) * label_scale
+    edge_labels = torch.randint(0, num_edge_labels, (num_edges,), generator=generator) if num_edge_labels else None
+    return edge_index, labels, edge_labels
+
+
+@pytest.mark.parametrize(
+    "num_nodes, num_edges, num_labels, num_edge_labels, label_scale",
+    [
+        (400, 800, 3, 0, 1),  # in-degrees mostly <= 4
+        (400, 2400, 3, 0, 1),  # in-degrees mostly 5..8, some more
+        (150, 3000, 2, 3, 1),  # in-degrees ~20: hashes checked key by key, not exact codes
+        (300, 900, 4, 5, -(2**40)),  # labels far apart (a hashed first depth), edge labels in the codes
+    ],
+)
+@pytest.mark.parametrize("bits", [None, 2])
+def test_degree_and_label_regimes_match_reference(num_nodes, num_edges, num_labels, num_edge_labels, label_scale, bits):
+    edge_index, labels, edge_labels = random_graph(num_nodes, num_edges, num_labels, num_edge_labels, seed=num_edges,
+                                                   label_scale=label_scale)
+    expected = _tree_hash_reference(edge_index, labels, 3, edge_labels)
+    if bits is None:
+        assert torch.equal(tree_hash(edge_index, labels, 3, edge_labels), expected)
+    else:
+        with weak_signature_hashes(bits):
+            assert torch.equal(tree_hash(edge_index, labels, 3, edge_labels), expected)
+
+
+def test_same_ids_with_one_thread_and_many():
+    edge_index, labels, edge_labels = random_graph(50_000, 200_000, 4, 3, seed=3)
+    threads = torch.get_num_threads()
+    many = tree_hash(edge_index, labels, 4, edge_labels)
+    try:
+        torch.set_num_threads(1)
+        one = tree_hash(edge_index, labels, 4, edge_labels)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, many)
+    assert torch.equal(tree_hash(edge_index, labels, 4, edge_labels), many)  # and from call to call
 
 
 def test_known_trees():
