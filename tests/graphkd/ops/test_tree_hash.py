@@ -124,6 +124,56 @@ def test_same_ids_with_one_thread_and_many():
     assert torch.equal(tree_hash(edge_index, labels, 4, edge_labels), many)  # and from call to call
 
 
+def graph_batch(num_graphs, seed, with_edge_labels):
+    """Many small random graphs side by side, edges sorted by source like a PyG batch."""
+    generator = torch.Generator().manual_seed(seed)
+    edges, edge_labels, offset = [], [], 0
+    for _ in range(num_graphs):
+        size = int(torch.randint(2, 40, (1,), generator=generator))
+        pairs = torch.randint(0, size, (2, 4 * size), generator=generator)
+        pairs = torch.cat([pairs, pairs.flip(0)], dim=1)  # undirected
+        edges.append(pairs + offset)
+        edge_labels.append(torch.randint(0, 3, (pairs.shape[1] // 2,), generator=generator).repeat(2))
+        offset += size
+    edge_index, edge_labels = torch.cat(edges, dim=1), torch.cat(edge_labels)
+    order = torch.argsort(edge_index[0] * offset + edge_index[1])
+    labels = torch.randint(0, 4, (offset,), generator=generator)
+    return edge_index[:, order], labels, edge_labels[order] if with_edge_labels else None
+
+
+@pytest.mark.parametrize("with_edge_labels", [False, True])
+def test_batches_sorted_by_source_match_shuffled_edges(with_edge_labels):
+    # Sorted by source with closed graphs: the CSR is built graph run by graph run; shuffled, by
+    # one counting sort over all edges. The ids must not depend on it.
+    edge_index, labels, edge_labels = graph_batch(1500, seed=5, with_edge_labels=with_edge_labels)
+    assert edge_index.shape[1] > 2**17
+    sorted_ids = tree_hash(edge_index, labels, 3, edge_labels)
+    order = torch.randperm(edge_index.shape[1], generator=torch.Generator().manual_seed(6))
+    shuffled_ids = tree_hash(edge_index[:, order], labels, 3, None if edge_labels is None else edge_labels[order])
+    assert torch.equal(sorted_ids, shuffled_ids)
+    small_index, small_labels, small_edge_labels = graph_batch(300, seed=7, with_edge_labels=with_edge_labels)
+    assert torch.equal(tree_hash(small_index, small_labels, 2, small_edge_labels),
+                       _tree_hash_reference(small_index, small_labels, 2, small_edge_labels))
+
+
+def test_sorted_batch_that_does_not_close():
+    # One edge from the last graph into the first: no run closes, the global sort takes over.
+    edge_index, labels, _ = graph_batch(1500, seed=8, with_edge_labels=False)
+    num_nodes = labels.numel()
+    extra = torch.tensor([[num_nodes - 1], [0]])
+    edge_index = torch.cat([edge_index, extra], dim=1)
+    order = torch.randperm(edge_index.shape[1], generator=torch.Generator().manual_seed(9))
+    assert torch.equal(tree_hash(edge_index, labels, 3), tree_hash(edge_index[:, order], labels, 3))
+
+
+@pytest.mark.parametrize("position, row, value", [(-1, 0, 10**9), (-1, 1, -1), (0, 0, -5), (70_000, 1, 10**9)])
+def test_bad_index_in_sorted_batch(position, row, value):
+    edge_index, labels, _ = graph_batch(1500, seed=10, with_edge_labels=False)
+    edge_index[row, position] = value
+    with pytest.raises(RuntimeError, match=r"node indices in \[0, N\)"):
+        tree_hash(edge_index, labels, 2)
+
+
 def test_known_trees():
     # Path 0 - 1 - 2 (undirected): the ends are alike at every depth, the middle differs from depth 1.
     edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
