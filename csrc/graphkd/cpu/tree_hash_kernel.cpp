@@ -56,10 +56,14 @@ uint64_t debug_hash_mask() {
   return (uint64_t{1} << value) - 1;
 }
 
-// States of a node in TreeWork::active.
-constexpr uint8_t kSettled = 0;   // alone with its tree since an earlier depth
-constexpr uint8_t kFirstOfId = 1; // first node of its id at the last depth numbered
-constexpr uint8_t kSharesId = 2;  // took an earlier node's id at the last depth numbered
+// The nodes that can still share their tree with another node ("active")
+// are kept in a list, in node order; the others are settled: alone with their
+// tree, so alone at every later depth. TreeWork::state holds, per list
+// position, one of these, set when the depth is numbered:
+constexpr uint8_t kFirstOfId = 1;  // the first node of its id ...
+constexpr uint8_t kHasCompany = 2; // ... and a later node took the same id
+constexpr uint8_t kSharesId = 4;   // took an earlier node's id
+// A first node without company settles at the next depth.
 
 struct TreeSlot {
   uint64_t key;
@@ -80,57 +84,56 @@ class FirstOccurrenceTable {
     std::memset(slots_, 0xff, capacity * sizeof(TreeSlot));  // generation -1
   }
 
-  // Numbers nodes [0, num_nodes): a settled node (active[v] == 0) takes the
-  // next id; an active one the id of the first node with the same value in
-  // keys (with Exact, of the first with an equal signature: values that are
-  // hashes also need same(first, v)), or the next id. Fills ids, firsts (first
-  // node of each id) and sizes (nodes per id), and marks each active node
-  // kFirstOfId or kSharesId in active; without Exact, appends to to_check
-  // every node that took an earlier node's id through a value that is a hash.
-  // Returns the number of ids.
+  // Numbers the nodes [0, num_nodes) in order. The active nodes are
+  // list[0, num_active), with signature values keys[0, num_active); every
+  // other node takes the next id. An active node takes the id of the first
+  // node with the same value (with Exact, of the first with an equal
+  // signature: values that are hashes also need same(first, v)), or the next
+  // id. Fills ids, firsts (first node of each id), first_positions (its list
+  // position) and state; without Exact, appends to to_check every node that
+  // took an earlier node's id through a value that is a hash. Returns the
+  // number of ids.
   template <bool Exact, typename Same>
-  int64_t number(int64_t num_nodes, int64_t num_active, uint8_t* active,
-                 const uint64_t* keys, int64_t* ids, int32_t* firsts, int32_t* sizes,
-                 std::vector<int32_t>* to_check, const Same& same) {
+  int64_t number(int64_t num_nodes, const int32_t* list, int64_t num_active,
+                 const uint64_t* keys, uint8_t* state, int64_t* ids, int32_t* firsts,
+                 int32_t* first_positions, std::vector<int32_t>* to_check, const Same& same) {
     int64_t size = 16;
     while (size < num_active + num_active / 2) size <<= 1;
     const uint64_t mask = static_cast<uint64_t>(std::min(size, capacity_) - 1);
     const int32_t generation = ++generation_;
     TreeSlot* const slots = slots_;
-    int32_t count = 0;
-    for (int64_t v = 0; v < num_nodes; ++v) {
-      if (active[v] == kSettled) {
-        firsts[count] = static_cast<int32_t>(v);
-        sizes[count] = 1;
-        ids[v] = count++;
-        continue;
+    int64_t count = 0, next_node = 0;
+    for (int64_t position = 0; position < num_active; ++position) {
+      const int64_t v = list[position];
+      for (; next_node < v; ++next_node) ids[next_node] = count++;  // settled nodes
+      next_node = v + 1;
+      if (position + kPrefetchDistance < num_active) {
+        prefetch(slots + (keys[position + kPrefetchDistance] & mask));
       }
-      if (v + kPrefetchDistance < num_nodes) {
-        prefetch(slots + (keys[v + kPrefetchDistance] & mask));
-      }
-      const uint64_t key = keys[v];
+      const uint64_t key = keys[position];
       uint64_t slot = key & mask;
       while (true) {
         TreeSlot& entry = slots[slot];
         if (entry.generation != generation) {
-          entry = TreeSlot{key, count, generation};
-          active[v] = kFirstOfId;
+          entry = TreeSlot{key, static_cast<int32_t>(count), generation};
+          state[position] = kFirstOfId;
           firsts[count] = static_cast<int32_t>(v);
-          sizes[count] = 1;
+          first_positions[count] = static_cast<int32_t>(position);
           ids[v] = count++;
           break;
         }
         if (entry.key == key &&
             (!Exact || (key & kTreeExactBit) != 0 || same(firsts[entry.id], v))) {
-          ++sizes[entry.id];
           ids[v] = entry.id;
-          active[v] = kSharesId;
+          state[position] = kSharesId;
+          state[first_positions[entry.id]] |= kHasCompany;
           if (!Exact && (key & kTreeExactBit) == 0) to_check->push_back(static_cast<int32_t>(v));
           break;
         }
         slot = (slot + 1) & mask;
       }
     }
+    for (; next_node < num_nodes; ++next_node) ids[next_node] = count++;
     return count;
   }
 
@@ -341,40 +344,46 @@ bool build_in_edge_csr(int64_t num_nodes, int64_t num_edges, const int64_t* sour
 // Buffers of the refinement, one entry per node.
 struct TreeWork {
   int64_t num_nodes;
-  uint64_t* keys;          // signature values of the depth being numbered
-  int32_t* firsts;         // first node of each id
-  int32_t* sizes;          // nodes per id at the depth being numbered
-  int32_t* previous_sizes; // nodes per id at the depth before
-  uint8_t* active;         // kSettled, kFirstOfId or kSharesId
+  int32_t* list;             // active nodes, in node order
+  int64_t num_active;
+  uint8_t* state;            // per list position, see kFirstOfId
+  uint64_t* keys;            // per list position: signature value
+  int32_t* firsts;           // per id: first node
+  int32_t* first_positions;  // per id: list position of the first node
 };
 
-// Depth 0: ids of the labels in order of first occurrence.
+// Depth 0: ids of the labels in order of first occurrence; every node active,
+// a node with a label of its own marked to settle.
 int64_t number_labels(const int64_t* labels, int64_t* ids, TreeWork& work, uint64_t hash_mask,
                       FirstOccurrenceTable& table) {
   const int64_t num_nodes = work.num_nodes;
+  int32_t* const list = work.list;
+  uint8_t* const state = work.state;
+  for (int64_t v = 0; v < num_nodes; ++v) list[v] = static_cast<int32_t>(v);
+  work.num_active = num_nodes;
   int64_t low = labels[0], high = labels[0];
   for (int64_t v = 1; v < num_nodes; ++v) {
     low = std::min(low, labels[v]);
     high = std::max(high, labels[v]);
   }
-  std::fill(work.active, work.active + num_nodes, kFirstOfId);
   // Small label ranges (the usual categorical labels): a direct lookup array.
   const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
   if (range < static_cast<uint64_t>(num_nodes) + 4096 && hash_mask == ~uint64_t{0}) {
     std::vector<int32_t> id_of_label(range + 1, -1);
+    std::vector<int64_t> sizes;
     int32_t* const firsts = work.firsts;
-    int32_t* const sizes = work.sizes;
     int32_t count = 0;
     for (int64_t v = 0; v < num_nodes; ++v) {
       int32_t& id = id_of_label[static_cast<uint64_t>(labels[v]) - static_cast<uint64_t>(low)];
       if (id < 0) {
         firsts[count] = static_cast<int32_t>(v);
-        sizes[count] = 0;
+        sizes.push_back(0);
         id = count++;
       }
       ++sizes[id];
       ids[v] = id;
     }
+    for (int64_t v = 0; v < num_nodes; ++v) state[v] = sizes[ids[v]] > 1 ? kSharesId : kFirstOfId;
     return count;
   }
   uint64_t* const keys = work.keys;
@@ -383,42 +392,38 @@ int64_t number_labels(const int64_t* labels, int64_t* ids, TreeWork& work, uint6
       keys[v] = tree_hash_mix(static_cast<uint64_t>(labels[v])) & kTreeHashBits & hash_mask;
     }
   });
-  return table.number<true>(num_nodes, num_nodes, work.active, keys, ids, work.firsts,
-                            work.sizes, nullptr,
+  return table.number<true>(num_nodes, list, num_nodes, keys, state, ids, work.firsts,
+                            work.first_positions, nullptr,
                             [&](int64_t u, int64_t v) { return labels[u] == labels[v]; });
 }
 
-// Signature values of nodes [begin, end) at one depth (step 1); a node alone
-// with its previous tree settles instead. Only a first node can be alone, and
-// the ids of first nodes grow with v, so that previous_sizes is read in order.
-// Returns the number of nodes still active. (Plain arguments rather than
-// lambda captures: the byte stores to active may alias any memory, which would
-// make the compiler reload every captured value at each node.)
+// Step 1 for the list positions [begin, end): a first node without company
+// settles (leaves the list); every other node stays, compacted to the front
+// of the range, with its signature value. Returns how many stayed. (Plain
+// arguments rather than lambda captures: the byte loads and stores may alias
+// any memory, which would make the compiler reload every captured value at
+// each node.)
 template <int Width, typename EdgeLabel>
 int64_t signature_values(int64_t begin, int64_t end, const int64_t* ptr, const int32_t* sources,
                          const EdgeLabel* edge_labels, const int64_t* previous_ids,
-                         const int32_t* previous_sizes, int64_t id_bound, int64_t key_bound,
-                         int max_exact_degree, uint64_t hash_mask, uint64_t* keys,
-                         uint8_t* active) {
-  int64_t num_active = 0;
-  for (int64_t v = begin; v < end; ++v) {
-    const uint8_t state = active[v];
-    if (state == kSettled) continue;
-    if (state == kFirstOfId && previous_sizes[previous_ids[v]] == 1) {
-      active[v] = kSettled;
-      continue;
-    }
-    ++num_active;
+                         int64_t id_bound, int64_t key_bound, int max_exact_degree,
+                         uint64_t hash_mask, int32_t* list, const uint8_t* state,
+                         uint64_t* keys) {
+  int64_t kept = begin;
+  for (int64_t position = begin; position < end; ++position) {
+    if (state[position] == kFirstOfId) continue;
+    const int64_t v = list[position];
     const uint64_t key = tree_signature_hash_element<Width>(v, ptr, sources, edge_labels,
                                                             previous_ids, id_bound, key_bound,
                                                             max_exact_degree);
-    keys[v] = (key & kTreeExactBit) != 0 ? key : key & hash_mask;
+    list[kept] = static_cast<int32_t>(v);
+    keys[kept] = (key & kTreeExactBit) != 0 ? key : key & hash_mask;
+    ++kept;
   }
-  return num_active;
+  return kept - begin;
 }
 
-// Depths >= 1. ids holds depth 0 (count ids, sizes in work.sizes) on entry,
-// every depth on return.
+// Depths >= 1. ids holds depth 0 (count ids) on entry, every depth on return.
 template <int Width, typename EdgeLabel>
 void number_trees(int64_t num_hops, const int64_t* ptr, const int32_t* sources,
                   const EdgeLabel* edge_labels, int64_t num_edge_labels, int64_t max_degree,
@@ -426,30 +431,44 @@ void number_trees(int64_t num_hops, const int64_t* ptr, const int32_t* sources,
                   FirstOccurrenceTable& table) {
   const int64_t num_nodes = work.num_nodes;
   const int64_t scratch_size = std::max<int64_t>(max_degree, kTreeWideWidth);
+  int32_t* const list = work.list;
   uint64_t* const keys = work.keys;
-  uint8_t* const active = work.active;
+  uint8_t* const state = work.state;
   std::vector<int32_t> to_check;
+  const int64_t num_chunks = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), num_nodes / kGrain));
+  std::vector<int64_t> kept(num_chunks);
 
   for (int64_t depth = 1; depth <= num_hops; ++depth) {
     const int64_t* previous_ids = ids + (depth - 1) * num_nodes;
     int64_t* current_ids = ids + depth * num_nodes;
     const int64_t previous_count = count;
-    std::swap(work.sizes, work.previous_sizes);
-    const int32_t* previous_sizes = work.previous_sizes;
     const int64_t id_bound = previous_count;
     const int64_t key_bound = id_bound * num_edge_labels;
     const int max_exact_degree =
         hash_mask == ~uint64_t{0} ? tree_max_exact_degree(id_bound, key_bound, Width) : -1;
 
-    std::atomic<int64_t> num_active{0};
-    at::parallel_for(0, num_nodes, kGrain, [&](int64_t begin, int64_t end) {
-      num_active += signature_values<Width>(begin, end, ptr, sources, edge_labels, previous_ids,
-                                            previous_sizes, id_bound, key_bound,
-                                            max_exact_degree, hash_mask, keys, active);
+    // Step 1 in chunks of the list, then the chunks' survivors moved together.
+    const int64_t num_listed = work.num_active;
+    at::parallel_for(0, num_chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
+      for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+        kept[chunk] = signature_values<Width>(
+            num_listed * chunk / num_chunks, num_listed * (chunk + 1) / num_chunks, ptr, sources,
+            edge_labels, previous_ids, id_bound, key_bound, max_exact_degree, hash_mask, list,
+            state, keys);
+      }
     });
+    int64_t num_active = kept[0];
+    for (int64_t chunk = 1; chunk < num_chunks; ++chunk) {
+      const int64_t begin = num_listed * chunk / num_chunks;
+      std::memmove(list + num_active, list + begin, kept[chunk] * sizeof(int32_t));
+      std::memmove(keys + num_active, keys + begin, kept[chunk] * sizeof(uint64_t));
+      num_active += kept[chunk];
+    }
+    work.num_active = num_active;
+
     to_check.clear();
-    count = table.number<false>(num_nodes, num_active.load(), active, keys, current_ids,
-                                work.firsts, work.sizes, &to_check,
+    count = table.number<false>(num_nodes, list, num_active, keys, state, current_ids, work.firsts,
+                                work.first_positions, &to_check,
                                 [](int64_t, int64_t) { return true; });
 
     // Check every node that took an earlier node's id through a hash against
@@ -475,8 +494,8 @@ void number_trees(int64_t num_hops, const int64_t* ptr, const int32_t* sources,
     if (collision.load()) {
       std::vector<int64_t> scratch(2 * scratch_size);
       count = table.number<true>(
-          num_nodes, num_active.load(), active, keys, current_ids, work.firsts, work.sizes, nullptr,
-          [&](int64_t u, int64_t v) {
+          num_nodes, list, num_active, keys, state, current_ids, work.firsts, work.first_positions,
+          nullptr, [&](int64_t u, int64_t v) {
             return tree_signatures_match(u, v, ptr, sources, edge_labels, previous_ids, id_bound,
                                          scratch.data(), scratch.data() + scratch_size);
           });
@@ -534,15 +553,16 @@ at::Tensor tree_hash_cpu(const at::Tensor& edge_index_in,
   }
 
   auto keys = at::empty({num_nodes}, options);
-  auto id_buffers = at::empty({3 * num_nodes}, options.dtype(at::kInt));
-  auto active = at::empty({num_nodes}, options.dtype(at::kByte));
-  int32_t* id_buffer_data = id_buffers.data_ptr<int32_t>();
+  auto int_buffers = at::empty({3 * num_nodes}, options.dtype(at::kInt));
+  auto state = at::empty({num_nodes}, options.dtype(at::kByte));
+  int32_t* int_buffer_data = int_buffers.data_ptr<int32_t>();
   TreeWork work{num_nodes,
+                int_buffer_data,
+                num_nodes,
+                state.data_ptr<uint8_t>(),
                 reinterpret_cast<uint64_t*>(keys.data_ptr<int64_t>()),
-                id_buffer_data,
-                id_buffer_data + num_nodes,
-                id_buffer_data + 2 * num_nodes,
-                active.data_ptr<uint8_t>()};
+                int_buffer_data + num_nodes,
+                int_buffer_data + 2 * num_nodes};
   const uint64_t hash_mask = debug_hash_mask();
   FirstOccurrenceTable table(num_nodes);
   int64_t* id_data = ids.data_ptr<int64_t>();
