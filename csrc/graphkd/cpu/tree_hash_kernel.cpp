@@ -1,5 +1,6 @@
-// CPU kernel of graphkd::tree_hash: at::parallel_for over the shared
-// per-element logic (the exact-code way of tree_hash_common.h).
+// CPU kernel of graphkd::tree_hash: tasks over the shared per-element logic
+// (the exact-code way of tree_hash_common.h), run by this thread and helpers
+// from torch's thread pool (see SharedTasks for why not at::parallel_for).
 //
 // Per depth l >= 1:
 //   1. in parallel, every node that can still share its tree gets a 64-bit
@@ -7,6 +8,7 @@
 //      a hash (tree_signature_hash_element);
 //   2. one sequential pass numbers the values in order of first occurrence
 //      through an open addressing table, which gives the dense ids directly;
+//      it follows step 1 piece by piece, so that the two overlap;
 //   3. in parallel, every node whose value is a hash and that is not the
 //      first of its id is compared, key by key, with that first node. This
 //      fails only for a 64-bit collision between different signatures; the
@@ -19,6 +21,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <thread>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -41,6 +46,70 @@ inline void prefetch(const void* address) {
 #else
   (void)address;
 #endif
+}
+
+// Tasks shared by the calling thread and helpers from torch's inter-op pool.
+//
+// Why not at::parallel_for: an OpenMP team ends in a barrier that waits for
+// every thread of the team, and idle team threads spin. On a machine busy
+// with other processes (these 2-core machines are shared), a team thread that
+// is not scheduled stalls the others at the barrier, and spinning threads take
+// the CPU from the one doing the sequential steps: with 2 OpenMP threads
+// tree_hash ran 2-3x slower than with 1 there. Here tasks are claimed one at a
+// time, helpers wait passively, and the caller waits only for tasks that a
+// helper has started, never for a helper to start. On an idle machine it
+// splits the work as an OpenMP team would.
+class SharedTasks {
+ public:
+  SharedTasks(int64_t num_tasks, const std::function<void(int64_t)>& task)
+      : num_tasks_(num_tasks), task_(&task) {}
+
+  // Claims and runs tasks until none is left.
+  void work() {
+    for (int64_t task; (task = next_.fetch_add(1, std::memory_order_relaxed)) < num_tasks_;) {
+      (*task_)(task);
+      done_.fetch_add(1, std::memory_order_release);
+    }
+  }
+
+  // Claims one task; -1 if none is left.
+  int64_t claim() {
+    const int64_t task = next_.fetch_add(1, std::memory_order_relaxed);
+    return task < num_tasks_ ? task : -1;
+  }
+
+  void mark_done() { done_.fetch_add(1, std::memory_order_release); }
+
+  void wait_all_done() const {
+    while (done_.load(std::memory_order_acquire) < num_tasks_) std::this_thread::yield();
+  }
+
+ private:
+  std::atomic<int64_t> next_{0}, done_{0};
+  const int64_t num_tasks_;
+  // Only called for a claimed task, so only while the caller is waiting for it.
+  const std::function<void(int64_t)>* task_;
+};
+
+// Runs task(i) for every i in [0, num_tasks) on up to at::get_num_threads()
+// threads; caller_work(tasks) is what the calling thread does meanwhile (by
+// default, claim tasks like the helpers). Returns when every task is done.
+template <typename CallerWork>
+void run_shared_tasks(int64_t num_tasks, const std::function<void(int64_t)>& task,
+                      const CallerWork& caller_work) {
+  if (num_tasks <= 0) return;
+  auto tasks = std::make_shared<SharedTasks>(num_tasks, task);
+  const int64_t num_helpers =
+      at::in_parallel_region() ? 0 : std::min<int64_t>(at::get_num_threads(), num_tasks) - 1;
+  // A helper that starts after the tasks ran out finds none and returns; the
+  // shared_ptr keeps what it looks at alive.
+  for (int64_t helper = 0; helper < num_helpers; ++helper) at::launch([tasks] { tasks->work(); });
+  caller_work(*tasks);
+  tasks->wait_all_done();
+}
+
+void run_shared_tasks(int64_t num_tasks, const std::function<void(int64_t)>& task) {
+  run_shared_tasks(num_tasks, task, [](SharedTasks& tasks) { tasks.work(); });
 }
 
 // Test hook: GRAPHKD_TREE_HASH_DEBUG_BITS=b keeps only the low b bits of every
@@ -71,11 +140,24 @@ struct TreeSlot {
   int32_t generation;  // the slot is empty unless this is the table's current one
 };
 
-// Numbers 64-bit signature values in order of first occurrence. The slots
-// are cleared once per call; each numbering pass starts a new generation.
-class FirstOccurrenceTable {
+// Where a numbering pass writes.
+struct NumberingOutput {
+  int64_t* ids;             // per node
+  int32_t* firsts;          // per id: first node
+  int32_t* first_positions; // per id: list position of the first node
+  int32_t* list;            // the active nodes, compacted
+  uint64_t* keys;           // their signature values, compacted
+  uint8_t* state;           // their states
+  std::vector<int32_t>* to_check;
+};
+
+// Numbers 64-bit signature values in order of first occurrence, through an
+// open addressing table. A pass is start(), then add() for the active nodes
+// in node order (in pieces, as they become ready), then finish(). The slots
+// are cleared once per call; each pass starts a new generation.
+class FirstOccurrenceNumbering {
  public:
-  explicit FirstOccurrenceTable(int64_t max_keys) {
+  explicit FirstOccurrenceNumbering(int64_t max_keys) {
     int64_t capacity = 16;
     while (capacity < max_keys + max_keys / 2) capacity <<= 1;  // load factor <= 2/3
     storage_ = at::empty({capacity * static_cast<int64_t>(sizeof(TreeSlot))}, at::kByte);
@@ -84,33 +166,49 @@ class FirstOccurrenceTable {
     std::memset(slots_, 0xff, capacity * sizeof(TreeSlot));  // generation -1
   }
 
-  // Numbers the nodes [0, num_nodes) in order. The active nodes are
-  // list[0, num_active), with signature values keys[0, num_active); every
-  // other node takes the next id. An active node takes the id of the first
-  // node with the same value (with Exact, of the first with an equal
-  // signature: values that are hashes also need same(first, v)), or the next
-  // id. Fills ids, firsts (first node of each id), first_positions (its list
-  // position) and state; without Exact, appends to to_check every node that
-  // took an earlier node's id through a value that is a hash. Returns the
-  // number of ids.
-  template <bool Exact, typename Same>
-  int64_t number(int64_t num_nodes, const int32_t* list, int64_t num_active,
-                 const uint64_t* keys, uint8_t* state, int64_t* ids, int32_t* firsts,
-                 int32_t* first_positions, std::vector<int32_t>* to_check, const Same& same) {
+  // Starts a pass for at most max_active active nodes.
+  void start(int64_t max_active) {
     int64_t size = 16;
-    while (size < num_active + num_active / 2) size <<= 1;
-    const uint64_t mask = static_cast<uint64_t>(std::min(size, capacity_) - 1);
-    const int32_t generation = ++generation_;
+    while (size < max_active + max_active / 2) size <<= 1;
+    mask_ = static_cast<uint64_t>(std::min(size, capacity_) - 1);
+    ++generation_;
+    count_ = 0;
+    next_node_ = 0;
+    num_added_ = 0;
+  }
+
+  // Numbers the next active nodes, list[0, num) with signature values
+  // keys[0, num), and every settled node before them (which takes the next
+  // id). An active node takes the id of the first node with the same value
+  // (with Exact, of the first with an equal signature: values that are
+  // hashes also need same(first, v)), or the next id. Writes the nodes,
+  // values and states compacted into out (in place is fine: the pass never
+  // writes ahead of what it has read); without Exact, appends to
+  // out.to_check every node that took an earlier node's id through a value
+  // that is a hash.
+  template <bool Exact, typename Same>
+  void add(const int32_t* list, const uint64_t* keys, int64_t num, const NumberingOutput& out,
+           const Same& same) {
     TreeSlot* const slots = slots_;
-    int64_t count = 0, next_node = 0;
-    for (int64_t position = 0; position < num_active; ++position) {
-      const int64_t v = list[position];
+    const uint64_t mask = mask_;
+    const int32_t generation = generation_;
+    int64_t count = count_, next_node = next_node_, position = num_added_;
+    // Locals, not out's fields: the byte stores to state may alias anything.
+    int64_t* const ids = out.ids;
+    int32_t* const firsts = out.firsts;
+    int32_t* const first_positions = out.first_positions;
+    int32_t* const list_out = out.list;
+    uint64_t* const keys_out = out.keys;
+    uint8_t* const state = out.state;
+    std::vector<int32_t>* const to_check = out.to_check;
+    for (int64_t i = 0; i < num; ++i, ++position) {
+      const int64_t v = list[i];
       for (; next_node < v; ++next_node) ids[next_node] = count++;  // settled nodes
       next_node = v + 1;
-      if (position + kPrefetchDistance < num_active) {
-        prefetch(slots + (keys[position + kPrefetchDistance] & mask));
-      }
-      const uint64_t key = keys[position];
+      if (i + kPrefetchDistance < num) prefetch(slots + (keys[i + kPrefetchDistance] & mask));
+      const uint64_t key = keys[i];
+      list_out[position] = static_cast<int32_t>(v);
+      keys_out[position] = key;
       uint64_t slot = key & mask;
       while (true) {
         TreeSlot& entry = slots[slot];
@@ -133,15 +231,27 @@ class FirstOccurrenceTable {
         slot = (slot + 1) & mask;
       }
     }
-    for (; next_node < num_nodes; ++next_node) ids[next_node] = count++;
-    return count;
+    count_ = count;
+    next_node_ = next_node;
+    num_added_ = position;
   }
+
+  // Numbers the settled nodes after the last active one; returns the number
+  // of ids.
+  int64_t finish(int64_t num_nodes, int64_t* ids) {
+    for (; next_node_ < num_nodes; ++next_node_) ids[next_node_] = count_++;
+    return count_;
+  }
+
+  int64_t num_added() const { return num_added_; }
 
  private:
   at::Tensor storage_;
   TreeSlot* slots_ = nullptr;
   int64_t capacity_ = 0;
+  uint64_t mask_ = 0;
   int32_t generation_ = -1;
+  int64_t count_ = 0, next_node_ = 0, num_added_ = 0;
 };
 
 // In-edge CSR of edge lists sorted by source in which runs of consecutive
@@ -234,13 +344,40 @@ bool sort_closed_runs(int64_t num_nodes, int64_t first_node, int64_t end_node, i
   return true;
 }
 
+// The first edge e >= start that likely starts a closed run: a new source s
+// such that the edges in a window before e all point below s and those in a
+// window from e on all point to s or above (sort_closed_runs checks the rest).
+// -1 if there is none within kMaxClosedRunEdges.
+int64_t find_likely_cut(int64_t num_edges, int64_t start, const int64_t* source_data,
+                        const int64_t* target_data) {
+  constexpr int64_t kWindow = 1 << 12;
+  int64_t max_target = -1;
+  for (int64_t e = std::max<int64_t>(0, start - kWindow); e < start; ++e) {
+    max_target = std::max(max_target, target_data[e]);
+  }
+  for (int64_t e = start; e < num_edges && e - start <= kMaxClosedRunEdges; ++e) {
+    const int64_t source = source_data[e];
+    if (e > 0 && source != source_data[e - 1] && max_target < source) {
+      int64_t min_target = source;
+      for (int64_t ahead = e; ahead < std::min(num_edges, e + kWindow); ++ahead) {
+        min_target = std::min(min_target, target_data[ahead]);
+      }
+      if (min_target >= source) return e;
+    }
+    max_target = std::max(max_target, target_data[e]);
+  }
+  return -1;
+}
+
 bool build_in_edge_csr_closed_runs(int64_t num_nodes, int64_t num_edges,
                                    const int64_t* source_data, const int64_t* target_data,
                                    const int64_t* edge_label_data, int64_t* ptr,
                                    int32_t* sorted_sources, int32_t* sorted_edge_labels) {
   if (num_edges == 0) return false;
+  // More parts than threads, so that a thread that gets less time (a busy
+  // machine) holds up little.
   const int64_t num_parts = std::max<int64_t>(
-      1, std::min<int64_t>(at::get_num_threads(), num_edges / (1 << 16)));
+      1, std::min<int64_t>(4 * at::get_num_threads(), num_edges / (1 << 16)));
   // Part p takes the edges [part_edges[p], part_edges[p + 1]) and the nodes
   // [part_nodes[p], part_nodes[p + 1]). A part starts at a likely cut: the
   // first new source above every target seen since the even split point
@@ -250,12 +387,8 @@ bool build_in_edge_csr_closed_runs(int64_t num_nodes, int64_t num_edges,
   part_nodes[0] = 0;
   for (int64_t part = 1; part < num_parts; ++part) {
     const int64_t start = std::max(part_edges[part - 1], num_edges * part / num_parts);
-    int64_t e = start, max_target = -1;
-    for (; e < num_edges; ++e) {
-      if (e > start && source_data[e] != source_data[e - 1] && max_target < source_data[e]) break;
-      if (e - start > kMaxClosedRunEdges) return false;
-      max_target = std::max(max_target, target_data[e]);
-    }
+    int64_t e = find_likely_cut(num_edges, start, source_data, target_data);
+    if (e < 0) return false;
     part_edges[part] = e;
     part_nodes[part] = e < num_edges ? source_data[e] : num_nodes;
     if (part_nodes[part] < part_nodes[part - 1] || part_nodes[part] > num_nodes) return false;
@@ -263,13 +396,12 @@ bool build_in_edge_csr_closed_runs(int64_t num_nodes, int64_t num_edges,
   part_edges[num_parts] = num_edges;
   part_nodes[num_parts] = num_nodes;
   std::atomic<bool> failed{false};
-  at::parallel_for(0, num_parts, 1, [&](int64_t part_begin, int64_t part_end) {
-    for (int64_t part = part_begin; part < part_end; ++part) {
-      if (!sort_closed_runs(num_nodes, part_nodes[part], part_nodes[part + 1], part_edges[part],
-                            part_edges[part + 1], source_data, target_data, edge_label_data, ptr,
-                            sorted_sources, sorted_edge_labels)) {
-        failed.store(true);
-      }
+  run_shared_tasks(num_parts, [&](int64_t part) {
+    if (!failed.load(std::memory_order_relaxed) &&
+        !sort_closed_runs(num_nodes, part_nodes[part], part_nodes[part + 1], part_edges[part],
+                          part_edges[part + 1], source_data, target_data, edge_label_data, ptr,
+                          sorted_sources, sorted_edge_labels)) {
+      failed.store(true);
     }
   });
   if (failed.load()) return false;
@@ -293,21 +425,19 @@ bool build_in_edge_csr(int64_t num_nodes, int64_t num_edges, const int64_t* sour
       1, std::min<int64_t>(at::get_num_threads(), num_edges / (1 << 15)));
   std::fill(ptr, ptr + num_nodes + 1, 0);
   std::atomic<bool> bad_source{false};
-  at::parallel_for(0, num_parts, 1, [&](int64_t part_begin, int64_t part_end) {
-    for (int64_t part = part_begin; part < part_end; ++part) {
-      const uint64_t low = static_cast<uint64_t>(num_nodes * part / num_parts);
-      const uint64_t width = static_cast<uint64_t>(num_nodes * (part + 1) / num_parts) - low;
-      bool bad = false;
-      for (int64_t e = 0; e < num_edges; ++e) {
-        // Negative or too large targets fall in no part: the total shows them.
-        const uint64_t target = static_cast<uint64_t>(target_data[e]);
-        if (target - low < width) {
-          ++ptr[target];
-          bad |= static_cast<uint64_t>(source_data[e]) >= static_cast<uint64_t>(num_nodes);
-        }
+  run_shared_tasks(num_parts, [&](int64_t part) {
+    const uint64_t low = static_cast<uint64_t>(num_nodes * part / num_parts);
+    const uint64_t width = static_cast<uint64_t>(num_nodes * (part + 1) / num_parts) - low;
+    bool bad = false;
+    for (int64_t e = 0; e < num_edges; ++e) {
+      // Negative or too large targets fall in no part: the total shows them.
+      const uint64_t target = static_cast<uint64_t>(target_data[e]);
+      if (target - low < width) {
+        ++ptr[target];
+        bad |= static_cast<uint64_t>(source_data[e]) >= static_cast<uint64_t>(num_nodes);
       }
-      if (bad) bad_source.store(true);
     }
+    if (bad) bad_source.store(true);
   });
   // ptr[v] = end of v's group; the scatter below counts it down to the start.
   int64_t total = 0;
@@ -317,19 +447,17 @@ bool build_in_edge_csr(int64_t num_nodes, int64_t num_edges, const int64_t* sour
   }
   ptr[num_nodes] = total;
   if (bad_source.load() || total != num_edges) return false;
-  at::parallel_for(0, num_parts, 1, [&](int64_t part_begin, int64_t part_end) {
-    for (int64_t part = part_begin; part < part_end; ++part) {
-      const uint64_t low = static_cast<uint64_t>(num_nodes * part / num_parts);
-      const uint64_t width = static_cast<uint64_t>(num_nodes * (part + 1) / num_parts) - low;
-      // Backwards, so that each group keeps the input order of its edges.
-      for (int64_t e = num_edges - 1; e >= 0; --e) {
-        const uint64_t target = static_cast<uint64_t>(target_data[e]);
-        if (target - low < width) {
-          const int64_t position = --ptr[target];
-          sorted_sources[position] = static_cast<int32_t>(source_data[e]);
-          if (edge_label_data != nullptr) {
-            sorted_edge_labels[position] = static_cast<int32_t>(edge_label_data[e]);
-          }
+  run_shared_tasks(num_parts, [&](int64_t part) {
+    const uint64_t low = static_cast<uint64_t>(num_nodes * part / num_parts);
+    const uint64_t width = static_cast<uint64_t>(num_nodes * (part + 1) / num_parts) - low;
+    // Backwards, so that each group keeps the input order of its edges.
+    for (int64_t e = num_edges - 1; e >= 0; --e) {
+      const uint64_t target = static_cast<uint64_t>(target_data[e]);
+      if (target - low < width) {
+        const int64_t position = --ptr[target];
+        sorted_sources[position] = static_cast<int32_t>(source_data[e]);
+        if (edge_label_data != nullptr) {
+          sorted_edge_labels[position] = static_cast<int32_t>(edge_label_data[e]);
         }
       }
     }
@@ -350,12 +478,16 @@ struct TreeWork {
   uint64_t* keys;            // per list position: signature value
   int32_t* firsts;           // per id: first node
   int32_t* first_positions;  // per id: list position of the first node
+
+  NumberingOutput output(int64_t* ids, std::vector<int32_t>* to_check) const {
+    return NumberingOutput{ids, firsts, first_positions, list, keys, state, to_check};
+  }
 };
 
 // Depth 0: ids of the labels in order of first occurrence; every node active,
 // a node with a label of its own marked to settle.
 int64_t number_labels(const int64_t* labels, int64_t* ids, TreeWork& work, uint64_t hash_mask,
-                      FirstOccurrenceTable& table) {
+                      FirstOccurrenceNumbering& numbering) {
   const int64_t num_nodes = work.num_nodes;
   int32_t* const list = work.list;
   uint8_t* const state = work.state;
@@ -387,14 +519,16 @@ int64_t number_labels(const int64_t* labels, int64_t* ids, TreeWork& work, uint6
     return count;
   }
   uint64_t* const keys = work.keys;
-  at::parallel_for(0, num_nodes, kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t v = begin; v < end; ++v) {
+  run_shared_tasks((num_nodes + kGrain - 1) / kGrain, [&](int64_t chunk) {
+    const int64_t end = std::min(num_nodes, (chunk + 1) * kGrain);
+    for (int64_t v = chunk * kGrain; v < end; ++v) {
       keys[v] = tree_hash_mix(static_cast<uint64_t>(labels[v])) & kTreeHashBits & hash_mask;
     }
   });
-  return table.number<true>(num_nodes, list, num_nodes, keys, state, ids, work.firsts,
-                            work.first_positions, nullptr,
-                            [&](int64_t u, int64_t v) { return labels[u] == labels[v]; });
+  numbering.start(num_nodes);
+  numbering.add<true>(list, keys, num_nodes, work.output(ids, nullptr),
+                      [&](int64_t u, int64_t v) { return labels[u] == labels[v]; });
+  return numbering.finish(num_nodes, ids);
 }
 
 // Step 1 for the list positions [begin, end): a first node without company
@@ -423,20 +557,24 @@ int64_t signature_values(int64_t begin, int64_t end, const int64_t* ptr, const i
   return kept - begin;
 }
 
+// Pieces of the list that step 1 works through (claimed by any thread) and
+// step 2 numbers in order (by one thread, as they become ready), so that the
+// sequential numbering overlaps the parallel work.
+constexpr int64_t kPieceSize = 4096;
+
 // Depths >= 1. ids holds depth 0 (count ids) on entry, every depth on return.
 template <int Width, typename EdgeLabel>
 void number_trees(int64_t num_hops, const int64_t* ptr, const int32_t* sources,
                   const EdgeLabel* edge_labels, int64_t num_edge_labels, int64_t max_degree,
                   int64_t* ids, int64_t count, TreeWork& work, uint64_t hash_mask,
-                  FirstOccurrenceTable& table) {
+                  FirstOccurrenceNumbering& numbering) {
   const int64_t num_nodes = work.num_nodes;
   const int64_t scratch_size = std::max<int64_t>(max_degree, kTreeWideWidth);
   int32_t* const list = work.list;
   uint64_t* const keys = work.keys;
   uint8_t* const state = work.state;
   std::vector<int32_t> to_check;
-  const int64_t num_chunks = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), num_nodes / kGrain));
-  std::vector<int64_t> kept(num_chunks);
+  const bool one_thread = at::get_num_threads() <= 1;
 
   for (int64_t depth = 1; depth <= num_hops; ++depth) {
     const int64_t* previous_ids = ids + (depth - 1) * num_nodes;
@@ -446,37 +584,61 @@ void number_trees(int64_t num_hops, const int64_t* ptr, const int32_t* sources,
     const int64_t key_bound = id_bound * num_edge_labels;
     const int max_exact_degree =
         hash_mask == ~uint64_t{0} ? tree_max_exact_degree(id_bound, key_bound, Width) : -1;
+    const NumberingOutput output = work.output(current_ids, &to_check);
+    to_check.clear();
 
-    // Step 1 in chunks of the list, then the chunks' survivors moved together.
+    // Steps 1 and 2 together. Task 0 numbers the pieces in order, each as soon
+    // as it is ready, and computes pieces itself while the next one is not;
+    // the other tasks compute pieces until none is left.
     const int64_t num_listed = work.num_active;
-    at::parallel_for(0, num_chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
-      for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
-        kept[chunk] = signature_values<Width>(
-            num_listed * chunk / num_chunks, num_listed * (chunk + 1) / num_chunks, ptr, sources,
-            edge_labels, previous_ids, id_bound, key_bound, max_exact_degree, hash_mask, list,
-            state, keys);
+    // One thread: one piece (interleaving the steps would only mix their caches).
+    const int64_t piece_size = one_thread ? std::max<int64_t>(1, num_listed) : kPieceSize;
+    const int64_t num_pieces = std::max<int64_t>(1, (num_listed + piece_size - 1) / piece_size);
+    std::vector<std::atomic<int64_t>> kept(num_pieces);  // -1 until the piece is ready
+    for (auto& piece : kept) piece.store(-1, std::memory_order_relaxed);
+    std::atomic<int64_t> next_piece{0};
+    numbering.start(num_listed);
+    auto compute_piece = [&](int64_t piece) {
+      const int64_t begin = piece * piece_size;
+      const int64_t end = std::min(num_listed, begin + piece_size);
+      kept[piece].store(signature_values<Width>(begin, end, ptr, sources, edge_labels, previous_ids,
+                                                id_bound, key_bound, max_exact_degree, hash_mask,
+                                                list, state, keys),
+                        std::memory_order_release);
+    };
+    const std::function<void(int64_t)> compute = compute_piece;
+    run_shared_tasks(num_pieces, compute, [&](SharedTasks& tasks) {
+      for (int64_t numbered = 0; numbered < num_pieces;) {
+        const int64_t num_kept = kept[numbered].load(std::memory_order_acquire);
+        if (num_kept >= 0) {
+          const int64_t begin = numbered * piece_size;
+          numbering.add<false>(list + begin, keys + begin, num_kept, output,
+                               [](int64_t, int64_t) { return true; });
+          ++numbered;
+          continue;
+        }
+        const int64_t piece = tasks.claim();
+        if (piece >= 0) {
+          compute_piece(piece);
+          tasks.mark_done();
+        } else {
+          std::this_thread::yield();  // a helper is computing the next piece
+        }
       }
     });
-    int64_t num_active = kept[0];
-    for (int64_t chunk = 1; chunk < num_chunks; ++chunk) {
-      const int64_t begin = num_listed * chunk / num_chunks;
-      std::memmove(list + num_active, list + begin, kept[chunk] * sizeof(int32_t));
-      std::memmove(keys + num_active, keys + begin, kept[chunk] * sizeof(uint64_t));
-      num_active += kept[chunk];
-    }
+    count = numbering.finish(num_nodes, current_ids);
+    const int64_t num_active = numbering.num_added();
     work.num_active = num_active;
 
-    to_check.clear();
-    count = table.number<false>(num_nodes, list, num_active, keys, state, current_ids, work.firsts,
-                                work.first_positions, &to_check,
-                                [](int64_t, int64_t) { return true; });
-
-    // Check every node that took an earlier node's id through a hash against
-    // the first node of that id.
+    // Step 3: check every node that took an earlier node's id through a hash
+    // against the first node of that id.
     std::atomic<bool> collision{false};
     const int32_t* const firsts = work.firsts;
     const int64_t num_checks = static_cast<int64_t>(to_check.size());
-    at::parallel_for(0, num_checks, 256, [&](int64_t begin, int64_t end) {
+    constexpr int64_t kChecksPerTask = 256;
+    run_shared_tasks((num_checks + kChecksPerTask - 1) / kChecksPerTask, [&](int64_t task) {
+      const int64_t begin = task * kChecksPerTask;
+      const int64_t end = std::min(num_checks, begin + kChecksPerTask);
       std::vector<int64_t> scratch(2 * scratch_size);
       for (int64_t i = begin; i < end; ++i) {
         // The first nodes lie anywhere: fetch their CSR entries ahead.
@@ -493,12 +655,12 @@ void number_trees(int64_t num_hops, const int64_t* ptr, const int32_t* sources,
     });
     if (collision.load()) {
       std::vector<int64_t> scratch(2 * scratch_size);
-      count = table.number<true>(
-          num_nodes, list, num_active, keys, state, current_ids, work.firsts, work.first_positions,
-          nullptr, [&](int64_t u, int64_t v) {
-            return tree_signatures_match(u, v, ptr, sources, edge_labels, previous_ids, id_bound,
-                                         scratch.data(), scratch.data() + scratch_size);
-          });
+      numbering.start(num_active);
+      numbering.add<true>(list, keys, num_active, output, [&](int64_t u, int64_t v) {
+        return tree_signatures_match(u, v, ptr, sources, edge_labels, previous_ids, id_bound,
+                                     scratch.data(), scratch.data() + scratch_size);
+      });
+      count = numbering.finish(num_nodes, current_ids);
     }
 
     // A depth that splits no class of the previous one is stable: the
@@ -564,9 +726,9 @@ at::Tensor tree_hash_cpu(const at::Tensor& edge_index_in,
                 int_buffer_data + num_nodes,
                 int_buffer_data + 2 * num_nodes};
   const uint64_t hash_mask = debug_hash_mask();
-  FirstOccurrenceTable table(num_nodes);
+  FirstOccurrenceNumbering numbering(num_nodes);
   int64_t* id_data = ids.data_ptr<int64_t>();
-  const int64_t count = number_labels(node_labels.data_ptr<int64_t>(), id_data, work, hash_mask, table);
+  const int64_t count = number_labels(node_labels.data_ptr<int64_t>(), id_data, work, hash_mask, numbering);
   if (num_hops == 0) return ids;
 
   // Fixed-width reads of 4 children where nearly every node has at most 4.
@@ -586,7 +748,7 @@ at::Tensor tree_hash_cpu(const at::Tensor& edge_index_in,
       number_trees<decltype(width)::value>(num_hops, ptr_data, source_data,
                                            static_cast<const int32_t*>(edge_label_data),
                                            num_edge_labels, max_degree, id_data, count, work,
-                                           hash_mask, table);
+                                           hash_mask, numbering);
     };
     if (narrow) run(std::integral_constant<int, kTreeNarrowWidth>());
     else run(std::integral_constant<int, kTreeWideWidth>());
@@ -594,7 +756,7 @@ at::Tensor tree_hash_cpu(const at::Tensor& edge_index_in,
     auto run = [&](auto width) {
       number_trees<decltype(width)::value>(num_hops, ptr_data, source_data,
                                            static_cast<const TreeNoEdgeLabels*>(nullptr), 1, max_degree,
-                                           id_data, count, work, hash_mask, table);
+                                           id_data, count, work, hash_mask, numbering);
     };
     if (narrow) run(std::integral_constant<int, kTreeNarrowWidth>());
     else run(std::integral_constant<int, kTreeWideWidth>());
