@@ -163,8 +163,10 @@ class FirstOccurrenceNumbering {
     storage_ = at::empty({capacity * static_cast<int64_t>(sizeof(TreeSlot))}, at::kByte);
     slots_ = reinterpret_cast<TreeSlot*>(storage_.data_ptr<uint8_t>());
     capacity_ = capacity;
-    std::memset(slots_, 0xff, capacity * sizeof(TreeSlot));  // generation -1
   }
+
+  // Empties every slot; once per call, before the first pass.
+  void clear() { std::memset(slots_, 0xff, capacity_ * sizeof(TreeSlot)); }  // generation -1
 
   // Starts a pass for at most max_active active nodes.
   void start(int64_t max_active) {
@@ -706,13 +708,6 @@ at::Tensor tree_hash_cpu(const at::Tensor& edge_index_in,
   int32_t* edge_label_data = with_edge_labels ? sorted_edge_labels.data_ptr<int32_t>() : nullptr;
   const int64_t* edge_index_data = edge_index.data_ptr<int64_t>();
   const int64_t* input_edge_label_data = with_edge_labels ? edge_labels.data_ptr<int64_t>() : nullptr;
-  if (!build_in_edge_csr_closed_runs(num_nodes, num_edges, edge_index_data,
-                                     edge_index_data + num_edges, input_edge_label_data, ptr_data,
-                                     source_data, edge_label_data) &&
-      !build_in_edge_csr(num_nodes, num_edges, edge_index_data, edge_index_data + num_edges,
-                         input_edge_label_data, ptr_data, source_data, edge_label_data)) {
-    check_tree_hash_edge_range(edge_index, num_nodes, true);
-  }
 
   auto keys = at::empty({num_nodes}, options);
   auto int_buffers = at::empty({3 * num_nodes}, options.dtype(at::kInt));
@@ -728,21 +723,36 @@ at::Tensor tree_hash_cpu(const at::Tensor& edge_index_in,
   const uint64_t hash_mask = debug_hash_mask();
   FirstOccurrenceNumbering numbering(num_nodes);
   int64_t* id_data = ids.data_ptr<int64_t>();
-  const int64_t count = number_labels(node_labels.data_ptr<int64_t>(), id_data, work, hash_mask, numbering);
-  if (num_hops == 0) return ids;
 
+  // The CSR (with the in-degrees and edge labels the kernel adapts to) and
+  // depth 0, which needs no edges, side by side.
+  bool csr_built = false;
+  int64_t count = 0, max_degree = 0, num_narrow = 0, num_edge_labels = 1;
+  run_shared_tasks(2, [&](int64_t task) {
+    if (task == 1) {
+      numbering.clear();
+      count = number_labels(node_labels.data_ptr<int64_t>(), id_data, work, hash_mask, numbering);
+      return;
+    }
+    csr_built = build_in_edge_csr_closed_runs(num_nodes, num_edges, edge_index_data,
+                                              edge_index_data + num_edges, input_edge_label_data,
+                                              ptr_data, source_data, edge_label_data) ||
+                build_in_edge_csr(num_nodes, num_edges, edge_index_data, edge_index_data + num_edges,
+                                  input_edge_label_data, ptr_data, source_data, edge_label_data);
+    if (!csr_built) return;
+    for (int64_t v = 0; v < num_nodes; ++v) {
+      const int64_t degree = ptr_data[v + 1] - ptr_data[v];
+      max_degree = std::max(max_degree, degree);
+      num_narrow += degree <= kTreeNarrowWidth;
+    }
+    for (int64_t e = 0; e < (with_edge_labels ? num_edges : 0); ++e) {
+      num_edge_labels = std::max<int64_t>(num_edge_labels, int64_t{edge_label_data[e]} + 1);
+    }
+  });
+  if (!csr_built) check_tree_hash_edge_range(edge_index, num_nodes, true);
+  if (num_hops == 0) return ids;
   // Fixed-width reads of 4 children where nearly every node has at most 4.
-  int64_t max_degree = 0, num_narrow = 0;
-  for (int64_t v = 0; v < num_nodes; ++v) {
-    const int64_t degree = ptr_data[v + 1] - ptr_data[v];
-    max_degree = std::max(max_degree, degree);
-    num_narrow += degree <= kTreeNarrowWidth;
-  }
   const bool narrow = num_narrow * 10 >= num_nodes * 9;
-  int64_t num_edge_labels = 1;
-  for (int64_t e = 0; e < (with_edge_labels ? num_edges : 0); ++e) {
-    num_edge_labels = std::max<int64_t>(num_edge_labels, int64_t{edge_label_data[e]} + 1);
-  }
   if (with_edge_labels) {
     auto run = [&](auto width) {
       number_trees<decltype(width)::value>(num_hops, ptr_data, source_data,
