@@ -19,9 +19,10 @@
 // Method: Weisfeiler-Lehman-style refinement in O(L * (E log d + N)). The
 // depth-l tree of v is determined by, and determines, its signature
 //   (node_labels[v], sorted multiset of (edge_labels[e], ids[l - 1, u])).
-// Signatures are hashed to 64 bits only to find candidates; two nodes share an
-// id only after their full signatures compare equal, so a hash collision can
-// never merge different trees.
+// Signatures are reduced to 64-bit values that are either exact codes (one to
+// one, for nodes with few children) or hashes; two nodes whose values are
+// hashes share an id only after their full signatures compare equal, so a
+// hash collision can never merge different trees (tree_hash_common.h).
 #pragma once
 
 #include <ATen/core/Tensor.h>

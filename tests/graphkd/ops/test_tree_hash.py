@@ -1,3 +1,6 @@
+import os
+from contextlib import contextmanager
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -52,6 +55,123 @@ def test_relabelled_isomorphic_copy_gets_the_same_ids(graph, num_hops, seed):
     batch_edge_labels = None if edge_labels is None else torch.cat([edge_labels, edge_labels[edge_order]])
     ids = tree_hash(batch_edges, batch_labels, num_hops, batch_edge_labels)
     assert torch.equal(ids[:, :num_nodes], ids[:, num_nodes:][:, inverse])
+
+
+@contextmanager
+def weak_signature_hashes(bits: int):
+    """The CPU kernel's test hook: signature hashes cut to ``bits`` bits and no exact codes, so that
+    different trees collide all the time and only the full comparison keeps them apart."""
+    previous = os.environ.get("GRAPHKD_TREE_HASH_DEBUG_BITS")
+    os.environ["GRAPHKD_TREE_HASH_DEBUG_BITS"] = str(bits)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["GRAPHKD_TREE_HASH_DEBUG_BITS"]
+        else:
+            os.environ["GRAPHKD_TREE_HASH_DEBUG_BITS"] = previous
+
+
+@settings(max_examples=150, deadline=None)
+@given(graph=labelled_graphs(max_nodes=14, max_edges=40), num_hops=st.integers(0, 4), bits=st.integers(0, 4))
+def test_hash_collisions_are_resolved_exactly(graph, num_hops, bits):
+    edge_index, node_labels, edge_labels = graph
+    expected = _tree_hash_reference(edge_index, node_labels, num_hops, edge_labels)
+    with weak_signature_hashes(bits):
+        ids = tree_hash(edge_index, node_labels, num_hops, edge_labels)
+    assert torch.equal(ids, expected)
+
+
+def random_graph(num_nodes, num_edges, num_labels, num_edge_labels, seed, label_scale=1):
+    generator = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=generator)
+    labels = torch.randint(0, num_labels, (num_nodes,), generator=generator) * label_scale
+    edge_labels = torch.randint(0, num_edge_labels, (num_edges,), generator=generator) if num_edge_labels else None
+    return edge_index, labels, edge_labels
+
+
+@pytest.mark.parametrize(
+    "num_nodes, num_edges, num_labels, num_edge_labels, label_scale",
+    [
+        (400, 800, 3, 0, 1),  # in-degrees mostly <= 4
+        (400, 2400, 3, 0, 1),  # in-degrees mostly 5..8, some more
+        (150, 3000, 2, 3, 1),  # in-degrees ~20: hashes checked key by key, not exact codes
+        (300, 900, 4, 5, -(2**40)),  # labels far apart (a hashed first depth), edge labels in the codes
+    ],
+)
+@pytest.mark.parametrize("bits", [None, 2])
+def test_degree_and_label_regimes_match_reference(num_nodes, num_edges, num_labels, num_edge_labels, label_scale, bits):
+    edge_index, labels, edge_labels = random_graph(num_nodes, num_edges, num_labels, num_edge_labels, seed=num_edges,
+                                                   label_scale=label_scale)
+    expected = _tree_hash_reference(edge_index, labels, 3, edge_labels)
+    if bits is None:
+        assert torch.equal(tree_hash(edge_index, labels, 3, edge_labels), expected)
+    else:
+        with weak_signature_hashes(bits):
+            assert torch.equal(tree_hash(edge_index, labels, 3, edge_labels), expected)
+
+
+def test_same_ids_with_one_thread_and_many():
+    edge_index, labels, edge_labels = random_graph(50_000, 200_000, 4, 3, seed=3)
+    threads = torch.get_num_threads()
+    many = tree_hash(edge_index, labels, 4, edge_labels)
+    try:
+        torch.set_num_threads(1)
+        one = tree_hash(edge_index, labels, 4, edge_labels)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, many)
+    assert torch.equal(tree_hash(edge_index, labels, 4, edge_labels), many)  # and from call to call
+
+
+def graph_batch(num_graphs, seed, with_edge_labels):
+    """Many small random graphs side by side, edges sorted by source like a PyG batch."""
+    generator = torch.Generator().manual_seed(seed)
+    edges, edge_labels, offset = [], [], 0
+    for _ in range(num_graphs):
+        size = int(torch.randint(2, 40, (1,), generator=generator))
+        pairs = torch.randint(0, size, (2, 4 * size), generator=generator)
+        pairs = torch.cat([pairs, pairs.flip(0)], dim=1)  # undirected
+        edges.append(pairs + offset)
+        edge_labels.append(torch.randint(0, 3, (pairs.shape[1] // 2,), generator=generator).repeat(2))
+        offset += size
+    edge_index, edge_labels = torch.cat(edges, dim=1), torch.cat(edge_labels)
+    order = torch.argsort(edge_index[0] * offset + edge_index[1])
+    labels = torch.randint(0, 4, (offset,), generator=generator)
+    return edge_index[:, order], labels, edge_labels[order] if with_edge_labels else None
+
+
+@pytest.mark.parametrize("with_edge_labels", [False, True])
+def test_batches_sorted_by_source_match_shuffled_edges(with_edge_labels):
+    # Sorted by source with closed graphs: the CSR is built graph run by graph run; shuffled, by
+    # one counting sort over all edges. The ids must not depend on it.
+    edge_index, labels, edge_labels = graph_batch(1500, seed=5, with_edge_labels=with_edge_labels)
+    assert edge_index.shape[1] > 2**17
+    sorted_ids = tree_hash(edge_index, labels, 3, edge_labels)
+    order = torch.randperm(edge_index.shape[1], generator=torch.Generator().manual_seed(6))
+    shuffled_ids = tree_hash(edge_index[:, order], labels, 3, None if edge_labels is None else edge_labels[order])
+    assert torch.equal(sorted_ids, shuffled_ids)
+    small_index, small_labels, small_edge_labels = graph_batch(300, seed=7, with_edge_labels=with_edge_labels)
+    assert torch.equal(tree_hash(small_index, small_labels, 2, small_edge_labels),
+                       _tree_hash_reference(small_index, small_labels, 2, small_edge_labels))
+
+
+def test_sorted_batch_that_does_not_close():
+    # One edge from the last graph into the first: no run closes, the global sort takes over.
+    edge_index, labels, _ = graph_batch(1500, seed=8, with_edge_labels=False)
+    num_nodes = labels.numel()
+    extra = torch.tensor([[num_nodes - 1], [0]])
+    edge_index = torch.cat([edge_index, extra], dim=1)
+    order = torch.randperm(edge_index.shape[1], generator=torch.Generator().manual_seed(9))
+    assert torch.equal(tree_hash(edge_index, labels, 3), tree_hash(edge_index[:, order], labels, 3))
+
+
+@pytest.mark.parametrize("position, row, value", [(-1, 0, 10**9), (-1, 1, -1), (0, 0, -5), (70_000, 1, 10**9)])
+def test_bad_index_in_sorted_batch(position, row, value):
+    edge_index, labels, _ = graph_batch(1500, seed=10, with_edge_labels=False)
+    edge_index[row, position] = value
+    with pytest.raises(RuntimeError, match=r"node indices in \[0, N\)"):
+        tree_hash(edge_index, labels, 2)
 
 
 def test_known_trees():
