@@ -7,12 +7,13 @@ condensed at each depth L; the time of one `graphkd.condense.condense` call is s
 Data: $GEOKD_DATA (offline copies; mol-hiv is converted from SMILES with RDKit on first use).
 
     GEOKD_DATA=../shared/data GEOKD_OFFLINE=1 python benchmarks/graphkd/bm_mirage.py \\
-        [--datasets NCI1 mol-hiv] [--sizes 2 3] [--support 0.1] [--json out.json]
+        [--datasets NCI1 DD mol-hiv] [--sizes 2 3] [--support S] [--json out.json]
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,11 +25,15 @@ from graphkd.condense import condense
 from graphkd.condense.run import split_indices
 from graphkd.datasets import get_dataset
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from condense import MIRAGE_OPTIONS
+
 
 def main() -> None:
     parser = benchmark_parser(__doc__, [2, 3], "depths L", repeat=3)
     parser.add_argument("--datasets", nargs="+", default=["NCI1", "DD", "mol-hiv"])
-    parser.add_argument("--support", type=float, default=0.1, help="per-class support fraction (default: 0.1)")
+    parser.add_argument("--support", type=float, default=None,
+                        help="per-class support fraction (default: 0.1, or the score table's MIRAGE_OPTIONS)")
     args = parser.parse_args()
 
     rows = []
@@ -38,11 +43,15 @@ def main() -> None:
         labels = [int(g.y) for g in graphs]
         train_index, _, _ = split_indices(dataset, labels, seed=0)
         train = [graphs[i] for i in train_index]
+        options = MIRAGE_OPTIONS.get(name, {})
+        support = args.support if args.support is not None else options.get("support", 0.1)
+        node_labels = options.get("node_labels", "auto")
         for num_hops in args.sizes:
             runs = []
             for _ in range(args.repeat):
                 started = time.perf_counter()
-                condensed = condense(train, num_hops=num_hops, min_support=args.support, dataset_name=name)
+                condensed = condense(train, num_hops=num_hops, min_support=support, node_strategy=node_labels,
+                                     dataset_name=name)
                 total = time.perf_counter() - started
                 runs.append((total, condensed))
             seconds = [run[0] for run in runs]
@@ -52,7 +61,7 @@ def main() -> None:
             meta = condensed.meta
             row = {
                 "dataset": name, "num_hops": num_hops, "train_graphs": len(train),
-                "train_nodes": sum(g.num_nodes for g in train), "support": args.support,
+                "train_nodes": sum(g.num_nodes for g in train), "support": support, "node_labels": node_labels,
                 "seconds_median": statistics.median(seconds), "seconds_min": min(seconds),
                 "seconds_hash": meta["seconds_hash"], "seconds_mine": meta["seconds_mine"],
                 "distinct_trees": meta["distinct_trees"], "patterns_per_class": condensed.num_patterns(),

@@ -89,4 +89,24 @@ def discretize(
     if not _is_integral(features):
         raise ValueError(f"strategy 'categorical' needs integer-valued {what} features")
     rows = features.reshape(count, -1).long()
-    return torch.unique(rows, dim=0, return_inverse=True)[1] if count else torch.zeros(0, dtype=torch.long)
+    return _row_ids(rows) if count else torch.zeros(0, dtype=torch.long)
+
+
+def _row_ids(rows: Tensor) -> Tensor:
+    r"""Dense ids of the distinct rows of an int64 matrix, in lexicographic row order.
+
+    Equal to ``torch.unique(rows, dim=0, return_inverse=True)[1]``, which sorts whole rows and
+    is slow (seconds for a million atoms); here each column is ranked on its own and the ranks
+    are combined in mixed radix, re-ranking whenever the next column would overflow int64.
+    Ranks preserve order, so the ids are the same.
+    """
+    combined = torch.zeros(rows.shape[0], dtype=torch.long)
+    radix = 1
+    for column in rows.unbind(dim=1):
+        values, ranks = torch.unique(column, return_inverse=True)
+        if radix * values.numel() >= 2**62:
+            kept, combined = torch.unique(combined, return_inverse=True)
+            radix = kept.numel()
+        combined = combined * values.numel() + ranks
+        radix *= values.numel()
+    return torch.unique(combined, return_inverse=True)[1]

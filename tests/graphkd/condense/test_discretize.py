@@ -17,6 +17,16 @@ def test_auto_picks_categorical_for_integer_columns():
     assert labels[0] == labels[2] != labels[1]
 
 
+@pytest.mark.parametrize("rows,columns,high", [(2000, 9, 5), (3000, 3, 2**40), (500, 30, 2**20), (1, 1, 3)])
+def test_categorical_ids_match_unique_rows(rows, columns, high):
+    # Wide value ranges force the mixed-radix code to re-rank before it overflows int64.
+    generator = torch.Generator().manual_seed(rows)
+    features = torch.randint(-high, high, (rows, columns), generator=generator)
+    features[rows // 2 :] = features[: rows - rows // 2].flip(0)  # repeated rows
+    expected = torch.unique(features, dim=0, return_inverse=True)[1]
+    assert torch.equal(discretize(features, EDGES, rows, "categorical"), expected)
+
+
 def test_degree_without_features():
     assert discretize(None, EDGES, 3).tolist() == [1, 2, 1]  # in-degrees
     assert discretize(None, EDGES, 3, "degree").tolist() == [1, 2, 1]
