@@ -18,6 +18,8 @@ examples:
   graphkd demo                 train a GCN on the Cora copy shipped with the package (no network needed)
   graphkd demo --out runs/demo --epochs 100   keep checkpoints there; rerun to resume
   torchrun --nproc-per-node 2 -m graphkd.cli demo   the same in 2 processes (gloo on CPU, NCCL on GPU)
+  graphkd distill --dataset cora --teacher sage --method glnn nosmog --setting tran --seeds 10 --out runs/cora
+                               SAGE teacher, plain MLP, GLNN and NOSMOG students on the CPF splits, table and plot
   graphkd condense --method mirage --dataset MUTAG --hops 2 --support 0.3 --gnn gin --seeds 3 --out runs/mutag
 """
 
@@ -44,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default=None, help="run directory for checkpoints, log and result.json (default: none)")
     demo.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     demo.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    from graphkd.distill.run import add_distill_parser
+
+    add_distill_parser(subparsers)
 
     condense = subparsers.add_parser(
         "condense",
@@ -98,6 +104,12 @@ def _demo(args: argparse.Namespace) -> int:
     )
 
 
+def _distill(args: argparse.Namespace) -> int:
+    from graphkd.distill.run import run_distill
+
+    return run_distill(args)
+
+
 def _condense(args: argparse.Namespace) -> int:
     from graphkd.condense.run import run_condense
 
@@ -105,7 +117,7 @@ def _condense(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_main(build_parser(), {"info": _info, "demo": _demo, "condense": _condense}, argv)
+    return run_main(build_parser(), {"info": _info, "demo": _demo, "distill": _distill, "condense": _condense}, argv)
 
 
 if __name__ == "__main__":

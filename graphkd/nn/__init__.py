@@ -1,5 +1,8 @@
-"""Models: GNN teachers and graph classifiers."""
+"""Models: GNN teachers, MLP students and graph classifiers."""
 
 from graphkd.nn.graph_classifier import GNN_CLASSES, GraphClassifier
+from graphkd.nn.mlp import MLP
+from graphkd.nn.teachers import TEACHER_DEFAULTS, TEACHERS, APPNPNet, NodeGNN, build_teacher
 
-__all__ = ["GNN_CLASSES", "GraphClassifier"]
+__all__ = ["GNN_CLASSES", "GraphClassifier", "MLP", "TEACHER_DEFAULTS", "TEACHERS", "APPNPNet", "NodeGNN",
+           "build_teacher"]
