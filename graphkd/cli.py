@@ -20,6 +20,7 @@ examples:
   torchrun --nproc-per-node 2 -m graphkd.cli demo   the same in 2 processes (gloo on CPU, NCCL on GPU)
   graphkd distill --dataset cora --teacher sage --method glnn nosmog --setting tran --seeds 10 --out runs/cora
                                SAGE teacher, plain MLP, GLNN and NOSMOG students on the CPF splits, table and plot
+  graphkd export --ckpt runs/cora/students/glnn-seed0.pt --out serve/   TorchScript + ONNX, checked against eager
   graphkd condense --method mirage --dataset MUTAG --hops 2 --support 0.3 --gnn gin --seeds 3 --out runs/mutag
 """
 
@@ -52,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     from graphkd.distill.run import add_distill_parser
 
     add_distill_parser(subparsers)
+
+    from graphkd.distill.export import add_export_parser
+
+    add_export_parser(subparsers)
 
     condense = subparsers.add_parser(
         "condense",
@@ -112,6 +117,12 @@ def _distill(args: argparse.Namespace) -> int:
     return run_distill(args)
 
 
+def _export(args: argparse.Namespace) -> int:
+    from graphkd.distill.export import run_export
+
+    return run_export(args)
+
+
 def _condense(args: argparse.Namespace) -> int:
     from graphkd.condense.run import run_condense
 
@@ -119,7 +130,7 @@ def _condense(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_main(build_parser(), {"info": _info, "demo": _demo, "distill": _distill, "condense": _condense}, argv)
+    return run_main(build_parser(), {"info": _info, "demo": _demo, "distill": _distill, "export": _export, "condense": _condense}, argv)
 
 
 if __name__ == "__main__":

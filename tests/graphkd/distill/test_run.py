@@ -1,0 +1,41 @@
+import json
+
+import pytest
+
+from graphkd.cli import main
+
+
+def test_distill_cli_production_setting_resumes_and_exports(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["distill", "--dataset", "cora", "--method", "glnn", "--setting", "prod", "--seeds", "1", "--epochs", "80",
+            "--teacher-epochs", "80", "--fan-out", "full", "--out", str(out), "--json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    rows = {row["model"]: row for row in summary["rows"]}
+    assert set(rows) == {"sage", "mlp", "glnn"} and summary["metric"] == "prod"
+    for row in rows.values():
+        assert row["prod_mean"] == pytest.approx(0.8 * row["test_mean"] + 0.2 * row["test_ind_mean"])
+        assert row["latency_ms"] > 0
+    assert rows["glnn"]["accuracy"] > rows["mlp"]["accuracy"] + 10  # in %
+    record = json.loads((out / "records" / "seed0.json").read_text())
+    assert record["models"]["glnn"]["scores"]["test_ind"] > 0.5
+    assert (out / "accuracy_latency.png").stat().st_size > 1000
+    assert (out / "teachers" / "sage-ind-seed0.pt").is_file()
+
+    # A rerun finds the seed done: same record, no training logged again.
+    before = (out / "records" / "seed0.json").stat().st_mtime_ns
+    log_lines = (out / "log.txt").read_text().count("teacher")
+    assert main(argv) == 0
+    assert (out / "records" / "seed0.json").stat().st_mtime_ns == before
+    assert (out / "log.txt").read_text().count("teacher") == log_lines
+
+    assert main(["export", "--ckpt", str(out / "students" / "glnn-seed0.pt"), "--out", str(tmp_path / "serve"),
+                 "--formats", "torchscript"]) == 0
+    assert (tmp_path / "serve" / "student.torchscript.pt").is_file()
+
+
+def test_distill_cli_bad_arguments(tmp_path, capsys):
+    assert main(["distill", "--dataset", "reddit", "--out", str(tmp_path)]) == 2
+    assert "dataset must be one of" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["distill", "--method", "kd", "--out", str(tmp_path)])
