@@ -120,7 +120,9 @@ def measure_latency(model: torch.nn.Module, data, nodes_per_query: int = 10, rep
     return 1000 * statistics.median(times)
 
 
-def _run_seed(args, data, seed: int, teacher_dir: Path, out: Path, ctx: DistributedContext, log) -> dict:
+def _run_seed(args, data, seed: int, teacher_dir: Path, out: Path, ctx: DistributedContext, log,
+              previous: dict | None = None) -> dict:
+    """Train what the seed's record lacks; methods already in ``previous`` are kept."""
     setting = "tran" if args.setting == "tran" else "ind"
     split = make_split(data, setting, seed)
     teacher, teacher_model = _teacher(args, data, split, seed, teacher_dir, ctx, log)
@@ -132,6 +134,9 @@ def _run_seed(args, data, seed: int, teacher_dir: Path, out: Path, ctx: Distribu
     config = student_defaults(args.dataset)
     config.update({"epochs": args.epochs, "patience": args.patience})
     for name in ["mlp"] + [m for m in args.method if m != "mlp"]:
+        if previous and name in previous.get("models", {}) and (out / "students" / f"{name}-seed{seed}.pt").is_file():
+            record["models"][name] = previous["models"][name]
+            continue
         seed_everything(seed)
         method = build_method(name)
         distill_ctx = DistillContext(data, split, teacher, data.num_classes, ctx.device, seed, teacher_model)
@@ -219,15 +224,23 @@ def run_distill(args: argparse.Namespace) -> int:
         records_dir = out / "records"
         for seed in progress(ctx.shard(list(range(args.seeds))), ctx, desc="seeds", unit="seed"):
             path = records_dir / f"seed{seed}.json"
+            previous = None
             if path.is_file():
-                record = json.loads(path.read_text())
-                if set(args.method) <= set(record["models"]) and record.get("setting") == args.setting:
+                previous = json.loads(path.read_text())
+                if previous.get("setting") != args.setting or previous.get("teacher") != args.teacher:
+                    raise ValueError(f"{path} records setting {previous.get('setting')!r} with teacher "
+                                     f"{previous.get('teacher')!r}; use another --out for {args.setting!r} / "
+                                     f"{args.teacher!r}")
+                if set(args.method) | {"mlp"} <= set(previous["models"]):
                     continue
-            _write_json(path, _run_seed(args, data, seed, teacher_dir, out, ctx, log))
+            _write_json(path, _run_seed(args, data, seed, teacher_dir, out, ctx, log, previous))
         ctx.barrier()
         if not ctx.is_main:
             return 0
         records = [json.loads((records_dir / f"seed{s}.json").read_text()) for s in range(args.seeds)]
+        wanted = [args.teacher, "mlp"] + [m for m in args.method if m != "mlp"]
+        for record in records:
+            record["models"] = {name: record["models"][name] for name in wanted}
         summary = summarize(records, args.setting, args.dataset)
         # Latency of the seed-0 models (inductive queries on the full graph, GLNN's protocol).
         teacher_state = load_checkpoint(teacher_dir / f"{args.teacher}-{'tran' if args.setting == 'tran' else 'ind'}-seed0.pt")
