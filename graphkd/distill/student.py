@@ -202,7 +202,7 @@ def train_student(
         with torch.no_grad():
             logits = student(features).cpu()
         val_acc = accuracy(logits[ctx.split.val], labels[ctx.split.val])
-        if val_acc > best_val:
+        if val_acc >= best_val:  # ties go to the later epoch (GLNN's rule): a more trained model
             best_val, best_epoch, waited = val_acc, epoch, 0
             best_state = (copy.deepcopy(student.state_dict()), copy.deepcopy(method.state_dict()))
         else:

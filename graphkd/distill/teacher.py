@@ -92,7 +92,9 @@ def train_teacher(
     ctx: DistributedContext | None = None,
     desc: str = "teacher",
 ) -> TeacherOutput:
-    r"""Train ``model`` on the split's training nodes, keep the epoch with the best validation accuracy.
+    r"""Train ``model`` on the split's training nodes, keep the epoch with the best validation accuracy (the
+    latest among ties, as GLNN: the first epoch to reach the best accuracy is often barely trained, and its
+    flat logits make a poor distillation target).
 
     Args:
         model: a module with ``forward_with_hidden(x, edge_index) -> (logits, hidden)``.
@@ -144,7 +146,7 @@ def train_teacher(
         model.eval()
         with torch.no_grad():
             val_acc = accuracy(model(x, edge_index)[val_local.to(device)], y[val_local.to(device)])
-        if val_acc > best_val:
+        if val_acc >= best_val:  # ties go to the later epoch (GLNN's rule): a more trained model
             best_val, best_epoch, waited = val_acc, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:

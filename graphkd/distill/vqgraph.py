@@ -371,7 +371,7 @@ def train_tokenizer(tokenizer: VQTokenizer, x: Tensor, edge_index: Tensor, y: Te
         tokenizer.eval()
         with torch.no_grad():
             val_acc = accuracy(tokenizer(x, edge_index).logits[val_index], y[val_index])
-        if val_acc > best_val:
+        if val_acc >= best_val:  # ties go to the later epoch (GLNN's rule): a more trained model
             best_val, best_epoch, waited = val_acc, epoch, 0
             best_state = copy.deepcopy(tokenizer.state_dict())
         else:
