@@ -71,6 +71,64 @@ class DistillContext:
     teacher_model: torch.nn.Module | None = None
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        validate_context(self.data, self.split, self.teacher, self.num_classes)
+
+
+def _index_set(name: str, index: Tensor, num_nodes: int, allow_empty: bool) -> Tensor:
+    if not isinstance(index, Tensor) or index.dtype != torch.long or index.dim() != 1:
+        raise ValueError(f"split.{name} must be a 1-D int64 tensor of node ids")
+    if index.numel() == 0:
+        if allow_empty:
+            return index
+        raise ValueError(f"split.{name} is empty: the protocol needs at least one {name} node")
+    if int(index.min()) < 0 or int(index.max()) >= num_nodes:
+        raise ValueError(f"split.{name} holds node ids outside [0, {num_nodes}): "
+                         f"min {int(index.min())}, max {int(index.max())}")
+    if torch.unique(index).numel() != index.numel():
+        raise ValueError(f"split.{name} lists a node more than once")
+    return index
+
+
+def validate_context(data: Data, split: NodeSplit, teacher: TeacherOutput, num_classes: int) -> None:
+    """Check a distillation run's inputs; raise ``ValueError`` naming the offending argument.
+
+    Features must be finite, labels in ``[0, num_classes)``, the train / val / test / test_ind
+    node sets in range, non-empty (test_ind may be) and disjoint, and the teacher's logits
+    :math:`(N, C)` and finite.
+    """
+    num_nodes = data.num_nodes
+    if data.x is None or data.x.dim() != 2 or data.x.size(0) != num_nodes:
+        raise ValueError(f"data.x must have shape [num_nodes={num_nodes}, F], got "
+                         f"{None if data.x is None else list(data.x.shape)}")
+    if not torch.isfinite(data.x).all():
+        bad = (~torch.isfinite(data.x)).any(-1).nonzero().view(-1)
+        raise ValueError(f"data.x holds NaN or inf in {bad.numel()} rows (first: node {int(bad[0])}); "
+                         "impute or drop them first")
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    y = data.y
+    if y is None or y.dim() != 1 or y.numel() != num_nodes:
+        raise ValueError(f"data.y must have shape [num_nodes={num_nodes}], got {None if y is None else list(y.shape)}")
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ValueError(f"data.y holds labels outside [0, num_classes={num_classes}): "
+                         f"min {int(y.min())}, max {int(y.max())}")
+    sets = {name: _index_set(name, getattr(split, name), num_nodes, allow_empty=name == "test_ind")
+            for name in ("train", "val", "test", "test_ind")}
+    names = list(sets)
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            if sets[first].numel() and sets[second].numel() and bool(torch.isin(sets[first], sets[second]).any()):
+                raise ValueError(f"split.{first} and split.{second} overlap: every node may be in one set only")
+    logits = teacher.logits
+    if not isinstance(logits, Tensor) or logits.shape != (num_nodes, num_classes):
+        raise ValueError(f"teacher.logits must have shape [num_nodes={num_nodes}, num_classes={num_classes}], got "
+                         f"{list(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__}")
+    if not torch.isfinite(logits[split.observed]).all():
+        raise ValueError("teacher.logits holds NaN or inf at observed nodes")
+    if teacher.hidden is not None and teacher.hidden.size(0) != num_nodes:
+        raise ValueError(f"teacher.hidden must have num_nodes={num_nodes} rows, got {teacher.hidden.size(0)}")
+
 
 class DistillMethod(torch.nn.Module):
     r"""Base class of the distillation methods.

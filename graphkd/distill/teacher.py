@@ -46,6 +46,31 @@ class TeacherOutput:
     epochs: int = 0
     best_epoch: int = -1
 
+    @classmethod
+    def from_logits(cls, logits: Tensor, data: Data, split: NodeSplit, hidden: Tensor | None = None) -> TeacherOutput:
+        r"""Precomputed teacher outputs (a model trained elsewhere), scored on ``split``.
+
+        Args:
+            logits (Tensor): :math:`(N, C)` logits of every node. In the inductive setting the
+                rows of observed nodes must come from a teacher that never saw the held-out
+                nodes; held-out rows are only scored.
+            data (Data): the graph (its ``y`` scores the logits).
+            split (NodeSplit): the split they belong to.
+            hidden (Tensor, optional): :math:`(N, H)` representations, for methods that use them
+                (NOSMOG); the logits stand in when omitted. (default: ``None``)
+        """
+        if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.size(0) != data.num_nodes:
+            raise ValueError(f"logits must have shape [num_nodes={data.num_nodes}, C], got "
+                             f"{list(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__}")
+        if hidden is not None and (hidden.dim() != 2 or hidden.size(0) != data.num_nodes):
+            raise ValueError(f"hidden must have shape [num_nodes={data.num_nodes}, H], got {list(hidden.shape)}")
+        logits = logits.detach().float().cpu()
+        scores = {"val": accuracy(logits[split.val], data.y[split.val]),
+                  "test": accuracy(logits[split.test], data.y[split.test])}
+        if split.test_ind.numel():
+            scores["test_ind"] = accuracy(logits[split.test_ind], data.y[split.test_ind])
+        return cls(logits, logits.clone() if hidden is None else hidden.detach().float().cpu(), scores)
+
 
 def accuracy(logits: Tensor, labels: Tensor) -> float:
     if labels.numel() == 0:
@@ -61,17 +86,28 @@ def _observed_graph(data: Data, split: NodeSplit) -> tuple[Data, Tensor]:
     return Data(x=data.x[split.observed], edge_index=edge_index, y=data.y[split.observed]), split.observed
 
 
+def _forward_with_hidden(model: torch.nn.Module, x: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
+    """``(logits, hidden)``; a model with only ``forward(x, edge_index)`` gives its logits as ``hidden``."""
+    if hasattr(model, "forward_with_hidden"):
+        return model.forward_with_hidden(x, edge_index)
+    logits = model(x, edge_index)
+    if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.size(0) != x.size(0):
+        raise ValueError(f"the teacher's forward(x, edge_index) must return logits of shape [{x.size(0)}, C], got "
+                         f"{list(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__}")
+    return logits, logits
+
+
 @torch.no_grad()
 def teacher_outputs(model: torch.nn.Module, data: Data, split: NodeSplit, device: torch.device) -> tuple[Tensor, Tensor]:
     """Logits and hidden representations of every node (see :class:`TeacherOutput`)."""
     model.eval()
     observed_data, observed = _observed_graph(data, split)
-    logits_obs, hidden_obs = model.forward_with_hidden(observed_data.x.to(device), observed_data.edge_index.to(device))
+    logits_obs, hidden_obs = _forward_with_hidden(model, observed_data.x.to(device), observed_data.edge_index.to(device))
     logits = torch.zeros(data.num_nodes, logits_obs.shape[1])
     hidden = torch.zeros(data.num_nodes, hidden_obs.shape[1])
     logits[observed], hidden[observed] = logits_obs.cpu(), hidden_obs.cpu()
     if split.test_ind.numel():
-        logits_full, hidden_full = model.forward_with_hidden(data.x.to(device), data.edge_index.to(device))
+        logits_full, hidden_full = _forward_with_hidden(model, data.x.to(device), data.edge_index.to(device))
         logits[split.test_ind] = logits_full[split.test_ind.to(device)].cpu()
         hidden[split.test_ind] = hidden_full[split.test_ind.to(device)].cpu()
     return logits, hidden
@@ -97,7 +133,9 @@ def train_teacher(
     flat logits make a poor distillation target).
 
     Args:
-        model: a module with ``forward_with_hidden(x, edge_index) -> (logits, hidden)``.
+        model: any module with ``forward(x, edge_index) -> logits`` (a user's own GNN); one with
+            ``forward_with_hidden(x, edge_index) -> (logits, hidden)`` also provides hidden
+            representations (else the logits stand in for them).
         data (Data): the whole graph (``x``, ``edge_index``, ``y``).
         split (NodeSplit): the seed's split and setting.
         lr, weight_decay (float): Adam's settings. (default: ``0.01``, ``5e-4``)

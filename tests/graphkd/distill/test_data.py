@@ -3,7 +3,15 @@ import numpy as np
 import pytest
 import torch
 
-from graphkd.distill.data import cpf_raw_path, cpf_split, inductive_split, load_node_dataset, make_split, read_cpf_npz, standardize
+from graphkd.distill.data import (
+    cpf_raw_path,
+    cpf_split,
+    inductive_split,
+    load_node_dataset,
+    make_split,
+    read_cpf_npz,
+    standardize,
+)
 
 
 @pytest.fixture(scope="module")
