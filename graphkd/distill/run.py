@@ -76,18 +76,23 @@ def _teacher(args, data, split, seed: int, teacher_dir: Path, ctx: DistributedCo
     path = teacher_dir / f"{args.teacher}-{split.setting}-seed{seed}.pt"
     if path.is_file():
         state = load_checkpoint(path)
+        if state.get("select", "accuracy") != args.teacher_select:
+            raise ValueError(f"{path} holds a teacher selected on validation {state.get('select', 'accuracy')}, "
+                             f"not {args.teacher_select} (--teacher-select); use another --teacher-dir")
         model.load_state_dict(state["model"])
         return TeacherOutput(state["logits"], state["hidden"], state["scores"], state["seconds"], state["epochs"],
                              state["best_epoch"]), model
     seed_everything(seed)
     output = train_teacher(model, data, split, lr=defaults["lr"], weight_decay=defaults["weight_decay"],
                            epochs=args.teacher_epochs, patience=args.patience, fan_out=fan_out,
+                           select=args.teacher_select,
                            batch_size=defaults.get("batch_size", 512), seed=seed, device=ctx.device, ctx=ctx,
                            desc=f"{args.teacher} teacher, seed {seed}")
     # Every rank trains its own seeds, so every rank writes (distinct files); not rank 0 only.
     save_checkpoint({"model": model.state_dict(), "logits": output.logits, "hidden": output.hidden,
                      "scores": output.scores, "seconds": output.seconds, "epochs": output.epochs,
-                     "best_epoch": output.best_epoch, "fan_out": fan_out}, path, DistributedContext())
+                     "best_epoch": output.best_epoch, "fan_out": fan_out, "select": args.teacher_select}, path,
+                    DistributedContext())
     log.info("seed %d: %s teacher %s in %.1f s", seed, args.teacher,
              {k: round(v, 4) for k, v in output.scores.items()}, output.seconds)
     return output, model
@@ -289,6 +294,8 @@ def add_distill_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=int, default=10, help="number of seeds / splits (default: 10)")
     parser.add_argument("--epochs", type=int, default=500, help="most student epochs (default: 500)")
     parser.add_argument("--teacher-epochs", type=int, default=500, help="most teacher epochs (default: 500)")
+    parser.add_argument("--teacher-select", choices=["loss", "accuracy"], default="loss",
+                        help="validation score that picks the teacher's epoch: loss (default) or accuracy (GLNN)")
     parser.add_argument("--patience", type=int, default=50, help="early-stopping patience on validation (default: 50)")
     parser.add_argument("--fan-out", type=lambda s: [] if s == "full" else [int(v) for v in s.split(",")],
                         default=None, help="teacher neighbour sampling per layer, e.g. 5,5, or 'full' for full-batch "

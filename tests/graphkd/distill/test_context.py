@@ -133,3 +133,22 @@ def test_a_users_teacher_module_is_trained_and_distilled(cora):
         from graphkd.distill.teacher import teacher_outputs
 
         teacher_outputs(Broken(data.num_features, 7), data, split, torch.device("cpu"))
+
+
+def test_teacher_selection_rule_is_checked(cora):
+    data, split = cora
+    with pytest.raises(ValueError, match="select must be 'accuracy' or 'loss'"):
+        train_teacher(UserGCN(data.num_features, 7), data, split, epochs=1, select="f1")
+
+
+def test_teacher_selected_on_loss_is_calibrated(cora):
+    torch.set_num_threads(1)
+    data, split = cora
+    outputs = {}
+    for select in ("loss", "accuracy"):
+        torch.manual_seed(0)
+        outputs[select] = train_teacher(UserGCN(data.num_features, 7), data, split, epochs=60, patience=60,
+                                        select=select)
+    # the rules keep different epochs, each reporting the accuracy of the epoch it kept
+    for output in outputs.values():
+        assert output.epochs == 60 and 0 <= output.best_epoch < 60 and output.scores["val"] > 0.6

@@ -33,6 +33,13 @@ def test_distill_cli_production_setting_resumes_and_exports(tmp_path, capsys):
                  "--formats", "torchscript"]) == 0
     assert (tmp_path / "serve" / "student.torchscript.pt").is_file()
 
+    # The teacher cache records how its epoch was selected and refuses the other rule.
+    fresh = tmp_path / "other"
+    capsys.readouterr()
+    assert main([*argv[:-3], "--out", str(fresh), "--teacher-dir", str(out / "teachers"),
+                 "--teacher-select", "accuracy"]) == 2
+    assert "selected on validation loss, not accuracy" in capsys.readouterr().err
+
 
 def test_distill_cli_bad_arguments(tmp_path, capsys):
     assert main(["distill", "--dataset", "reddit", "--out", str(tmp_path)]) == 2
