@@ -46,3 +46,17 @@ def test_distill_cli_bad_arguments(tmp_path, capsys):
     assert "dataset must be one of" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["distill", "--method", "kd", "--out", str(tmp_path)])
+
+
+def test_student_latency_feeds_wider_students_their_width():
+    from graphkd.distill.data import load_node_dataset
+    from graphkd.distill.run import student_latency
+    from graphkd.nn import MLP
+
+    data = load_node_dataset("cora")
+    milliseconds, note = student_latency(MLP(data.num_features, 16, 7), data, repeat=2)
+    assert milliseconds > 0 and note is None
+    milliseconds, note = student_latency(MLP(data.num_features + 64, 16, 7), data, repeat=2)  # NOSMOG-style input
+    assert milliseconds > 0 and "64 position features are not timed" in note
+    with pytest.raises(ValueError, match="reads 10 features"):
+        student_latency(MLP(10, 16, 7), data)
