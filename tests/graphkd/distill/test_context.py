@@ -60,7 +60,7 @@ def test_labels_out_of_range_are_named(cora):
     (lambda s: setattr(s, "train", s.train.float()), "split.train must be a 1-D int64 tensor"),
 ])
 def test_bad_masks_are_named(cora, change, message):
-    data, split = cora
+    data, _ = cora
     bad = make_split(data, "ind", 0)
     change(bad)
     with pytest.raises(ValueError, match=message):

@@ -27,6 +27,7 @@ from graphkd.distill.nosmog import (
 from graphkd.distill.student import DistillContext, train_student
 from graphkd.distill.teacher import TeacherOutput, train_teacher
 from graphkd.nn import MLP, build_teacher
+from tests.graphkd.distill.graphs import held_out_variant, tiny_graph
 
 
 def kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -34,19 +35,6 @@ def kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- tiny graphs
-
-
-def tiny_graph(num_nodes: int = 45, num_classes: int = 3, num_features: int = 6, seed: int = 0) -> Data:
-    generator = torch.Generator().manual_seed(seed)
-    y = torch.arange(num_nodes) % num_classes
-    x = torch.randn(num_nodes, num_features, generator=generator) + F.one_hot(y, num_features).float()
-    ring = torch.stack([torch.arange(num_nodes), (torch.arange(num_nodes) + 1) % num_nodes])
-    chords = torch.randint(0, num_nodes, (2, num_nodes), generator=generator)
-    chords = chords[:, chords[0] != chords[1]]
-    data = Data(x=x, y=y, edge_index=to_undirected(torch.cat([ring, chords], dim=1), num_nodes=num_nodes))
-    data.num_classes = num_classes
-    data.name = "tiny"
-    return data
 
 
 def tiny_context(data: Data, setting: str, seed: int = 0, teacher_hidden: int = 5) -> DistillContext:
@@ -339,14 +327,8 @@ def test_held_out_nodes_never_influence_training(method_name):
 
     # the same graph, except: new features at the held-out nodes, new edges between them and observed
     # nodes, and different teacher outputs there
-    changed = data.clone()
-    changed.x[held_out] = torch.randn(held_out.numel(), data.num_features) * 5
     observed = split.observed
-    extra = torch.stack([held_out, observed[torch.arange(held_out.numel()) % observed.numel()]])
-    changed.edge_index = to_undirected(torch.cat([data.edge_index, extra], dim=1), num_nodes=data.num_nodes)
-    changed_split = make_split(changed, "ind", 0, train_per_class=3, val_per_class=3, held_out_rate=0.3)
-    assert torch.equal(changed_split.test_ind, held_out) and torch.equal(changed_split.edge_index, split.edge_index)
-    assert not torch.equal(changed_split.full_edge_index, split.full_edge_index)
+    changed, changed_split = held_out_variant(data, split)
 
     def run(graph, node_split, perturb_teacher):
         generator = torch.Generator().manual_seed(7)

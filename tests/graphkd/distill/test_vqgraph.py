@@ -19,19 +19,7 @@ from graphkd.distill.vqgraph import (
     train_tokenizer,
 )
 from graphkd.nn import MLP, build_teacher
-
-
-def tiny_graph(num_nodes: int = 45, num_classes: int = 3, num_features: int = 6, seed: int = 0) -> Data:
-    generator = torch.Generator().manual_seed(seed)
-    y = torch.arange(num_nodes) % num_classes
-    x = torch.randn(num_nodes, num_features, generator=generator) + 2 * F.one_hot(y, num_features).float()
-    ring = torch.stack([torch.arange(num_nodes), (torch.arange(num_nodes) + 1) % num_nodes])
-    chords = torch.randint(0, num_nodes, (2, num_nodes), generator=generator)
-    chords = chords[:, chords[0] != chords[1]]
-    data = Data(x=x, y=y, edge_index=to_undirected(torch.cat([ring, chords], dim=1), num_nodes=num_nodes))
-    data.num_classes = num_classes
-    data.name = "tiny"
-    return data
+from tests.graphkd.distill.graphs import held_out_variant, tiny_graph
 
 
 def tiny_context(data: Data, setting: str = "tran", seed: int = 0) -> DistillContext:
@@ -149,7 +137,7 @@ def test_structure_loss_scores_edges_against_sampled_non_edges():
 
 def test_tokenizer_loss_has_every_term_and_trains():
     torch.manual_seed(0)
-    data = tiny_graph()
+    data = tiny_graph(signal=2.0)
     train_index, val_index = torch.arange(0, 15), torch.arange(15, 30)
     tokenizer = VQTokenizer(data.num_features, 3, hidden_channels=8, num_codes=16)
     loss, terms = tokenizer.loss(data.x, data.edge_index, data.y, train_index)
@@ -173,7 +161,7 @@ def test_tokenizer_loss_has_every_term_and_trains():
 
 def test_vqgraph_loss_is_the_weighted_sum_and_token_weight_matters():
     torch.manual_seed(0)
-    data = tiny_graph()
+    data = tiny_graph(signal=2.0)
     ctx = tiny_context(data)
     method = small_vqgraph(token_weight=0.7, label_weight=0.2)
     method.prepare(ctx)
@@ -212,7 +200,7 @@ def test_vqgraph_rejects_bad_settings():
 
 def test_vqgraph_soft_labels_can_come_from_the_teacher():
     torch.manual_seed(0)
-    data = tiny_graph()
+    data = tiny_graph(signal=2.0)
     ctx = tiny_context(data)
     method = small_vqgraph(use_teacher_logits=True)
     method.prepare(ctx)
@@ -221,16 +209,11 @@ def test_vqgraph_soft_labels_can_come_from_the_teacher():
 
 def test_held_out_nodes_never_influence_vqgraph_training():
     torch.set_num_threads(1)
-    data = tiny_graph()
+    data = tiny_graph(signal=2.0)
     split = make_split(data, "ind", 0, train_per_class=3, val_per_class=3, held_out_rate=0.3)
-    held_out, observed = split.test_ind, split.observed
+    held_out = split.test_ind
     assert held_out.numel() > 0
-    changed = data.clone()
-    changed.x[held_out] = torch.randn(held_out.numel(), data.num_features) * 5
-    extra = torch.stack([held_out, observed[torch.arange(held_out.numel()) % observed.numel()]])
-    changed.edge_index = to_undirected(torch.cat([data.edge_index, extra], dim=1), num_nodes=data.num_nodes)
-    changed_split = make_split(changed, "ind", 0, train_per_class=3, val_per_class=3, held_out_rate=0.3)
-    assert torch.equal(changed_split.test_ind, held_out)
+    changed, changed_split = held_out_variant(data, split)
 
     def run(graph, node_split):
         seed_everything(3)  # PyG's negative sampling draws from Python's `random`
