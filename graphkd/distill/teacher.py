@@ -153,9 +153,8 @@ def train_teacher(
         select (str): the validation score that picks the epoch kept: ``"loss"`` (cross-entropy)
             or ``"accuracy"`` (GLNN's rule). On the CPF splits' 210-node validation sets accuracy
             often peaks within the first few epochs, and the epoch kept is then a barely trained
-            teacher whose flat logits are a poor target (Cora, seed 7: best epoch 2, mean top
-            probability 0.24, GLNN student 71.2%); the validation loss keeps a trained,
-            calibrated teacher (best epoch 87, 0.85, student 78.5%). (default: ``"loss"``)
+            teacher whose flat logits are a poor target; the validation loss keeps a trained,
+            calibrated teacher. (default: ``"loss"``)
     """
     device = torch.device(device)
     model = model.to(device)
