@@ -5,7 +5,7 @@ Compiled ops live in ``torch.ops.pointkd`` and are wrapped in :mod:`pointkd.ops`
 """
 
 from geokd import __version__
-from pointkd._ext import extension_info
 from pointkd import ops
+from pointkd._ext import extension_info
 
 __all__ = ["__version__", "extension_info", "ops"]
