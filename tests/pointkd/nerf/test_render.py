@@ -112,3 +112,15 @@ def test_occupancy_grid_arguments():
         OccupancyGrid(AABB, decay=1.0)
     with pytest.raises(ValueError, match="alpha_threshold"):
         OccupancyGrid(AABB, alpha_threshold=0.0)
+
+
+def test_render_rays_bad_and_empty_rays():
+    field = ConstantField(1.0, (0.5, 0.5, 0.5))
+    empty = render_rays(field, torch.zeros(0, 3), torch.zeros(0, 3), AABB, background=torch.ones(3))
+    assert empty.color.shape == (0, 3) and empty.num_samples == 0
+    with pytest.raises(RuntimeError, match="zero-length direction"):
+        render_rays(field, torch.zeros(1, 3), torch.zeros(1, 3), AABB)
+    with pytest.raises(RuntimeError, match="rays_o must be finite"):
+        render_rays(field, torch.full((1, 3), float("nan")), torch.ones(1, 3), AABB)
+    with pytest.raises(RuntimeError, match="rays_d must be finite"):
+        render_rays(field, torch.zeros(1, 3), torch.tensor([[float("inf"), 0.0, 0.0]]), AABB)
