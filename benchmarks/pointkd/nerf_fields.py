@@ -9,6 +9,9 @@ in the order given (they share the machine, so run nothing else alongside).
     GEOKD_DATA=../shared/data python benchmarks/pointkd/nerf_fields.py \\
         [--fields hash grid vm mlp] [--iters hash=2000 grid=1500 vm=1000 mlp=1000] [--scale 0.125] \\
         [--out runs/nerf-bench] [--json out.json]
+
+With ``--json`` naming an existing file, rows of fields not run this time are kept (one field can
+be re-measured without re-running the others); the table printed covers the fields run.
 """
 
 from __future__ import annotations
@@ -79,6 +82,13 @@ def main() -> None:
             f"| {row['field']} | {row['iters']} | {row['parameters']:,} | {row['test_psnr']:.2f} dB | "
             f"{row['test_ssim']:.4f} | {row['train_time_s'] / 60:.1f} min | {row['s_per_step']:.2f} |"
         )
+    if args.json and Path(args.json).is_file():
+        previous = json.loads(Path(args.json).read_text())
+        if previous.get("data") == args.data and previous.get("scale") == args.scale:
+            kept = [row for row in previous.get("rows", []) if row["field"] not in args.fields]
+            for row in kept:
+                row.setdefault("machine", previous.get("machine"))
+            rows = kept + rows
     write_json(args.json, {"machine": machine(), "data": args.data, "scale": args.scale, "rows": rows})
 
 

@@ -28,6 +28,7 @@ both at once. Points outside the box get zero density. :func:`save_field` and
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -80,6 +81,19 @@ def _as_aabb(aabb: Any) -> Tensor:
             f"aabb must be 6 finite values (min x, min y, min z, max x, max y, max z) with max > min, got {aabb}"
         )
     return box
+
+
+# Initial opacity of one voxel-length step: DVGO's activation shift makes a
+# fresh grid nearly transparent, log(alpha / (1 - alpha)) for alpha = 1e-2.
+DEFAULT_DENSITY_SHIFT = math.log(1e-2 / (1 - 1e-2))
+
+
+def _voxel_density_scale(aabb: Tensor, resolution: int) -> float:
+    # Densities of voxel-based fields are learnt per voxel length (DVGO's
+    # voxel_size_ratio, TensoRF's distance_scale) and converted to world units,
+    # so that a voxel turns opaque after a few optimiser steps, not thousands.
+    extent = float((aabb[3:] - aabb[:3]).mean())
+    return (resolution - 1) / extent
 
 
 class RadianceField(nn.Module):
@@ -235,7 +249,7 @@ class GridField(RadianceField):
 
     .. math::
         [s, \mathbf{f}] = \mathrm{trilerp}(V, \mathbf{x}), \quad
-        \sigma = \mathrm{softplus}(s + b), \quad
+        \sigma = k\, \mathrm{softplus}(s + b), \quad
         \mathbf{c} = \begin{cases}
             \mathrm{sigmoid}(\mathrm{MLP}([\mathbf{f}, \gamma_{L_d}(\mathbf{d})])) & \text{mlp} \\
             \mathrm{sigmoid}\big(\sum_{l, m} \mathbf{f}_{l m} Y_l^m(\mathbf{d})\big) & \text{sh}
@@ -243,8 +257,10 @@ class GridField(RadianceField):
 
     :math:`V` is a :math:`(1 + C, R, R, R)` volume sampled with
     :func:`pointkd.ops.grid_sample3d` (``align_corners=True``: the corner
-    voxels sit on the box faces). The shift :math:`b` makes the initial
-    densities small (DVGO's activation shift). The volume feature is
+    voxels sit on the box faces). Densities are learnt per voxel length and
+    scaled to world units by :math:`k = (R - 1) / \text{box extent}`; the
+    shift :math:`b` makes a fresh grid nearly transparent (both as in DVGO).
+    The volume feature is
     :math:`\mathbf{f}`. :meth:`upsample` resamples the volume to a finer
     resolution with :func:`pointkd.ops.resample_volume` (coarse-to-fine
     training).
@@ -258,7 +274,10 @@ class GridField(RadianceField):
         sh_degree (int, optional): bands of the ``"sh"`` colour. (default: ``3``)
         hidden_dim (int, optional): width of the decoder. (default: ``128``)
         direction_frequencies (int, optional): :math:`L_d`. (default: ``4``)
-        density_shift (float, optional): :math:`b`. (default: ``-4.0``)
+        density_shift (float, optional): :math:`b`. (default: :math:`\ln(0.01 / 0.99)`,
+            an opacity of 1% per voxel)
+        density_scale (float, optional): :math:`k`. (default: ``None``, one
+            over the voxel size at ``resolution``; kept when upsampling)
     """
 
     kind = "grid"
@@ -272,7 +291,8 @@ class GridField(RadianceField):
         sh_degree: int = 3,
         hidden_dim: int = 128,
         direction_frequencies: int = 4,
-        density_shift: float = -4.0,
+        density_shift: float = DEFAULT_DENSITY_SHIFT,
+        density_scale: float | None = None,
     ):
         super().__init__(aabb)
         if color_mode not in ("mlp", "sh"):
@@ -283,6 +303,7 @@ class GridField(RadianceField):
         self.sh_degree = sh_degree
         self.hidden_dim = hidden_dim
         self.density_shift = density_shift
+        self.density_scale = density_scale if density_scale is not None else _voxel_density_scale(self.aabb, resolution)
         self._feature_dim = 3 * sh_degree**2 if color_mode == "sh" else feature_dim
         self.volume = nn.Parameter(torch.zeros(1 + self._feature_dim, resolution, resolution, resolution))
         with torch.no_grad():
@@ -303,7 +324,7 @@ class GridField(RadianceField):
 
     def _query(self, x01: Tensor) -> tuple[Tensor, Tensor]:
         sampled = grid_sample3d(self.volume, x01 * 2 - 1, align_corners=True, padding_mode="border")
-        return F.softplus(sampled[:, 0] + self.density_shift), sampled[:, 1:]
+        return self.density_scale * F.softplus(sampled[:, 0] + self.density_shift), sampled[:, 1:]
 
     def _decode(self, features: Tensor, directions: Tensor) -> Tensor:
         if self.color_mode == "mlp":
@@ -332,6 +353,7 @@ class GridField(RadianceField):
             "hidden_dim": self.hidden_dim,
             "direction_frequencies": self.direction_encoding.num_frequencies,
             "density_shift": self.density_shift,
+            "density_scale": self.density_scale,
         }
 
 
@@ -342,7 +364,7 @@ class VMField(RadianceField):
     :math:`(XY, Z), (XZ, Y), (YZ, X)`:
 
     .. math::
-        \sigma = \mathrm{softplus}\Big(\sum_{m} \sum_{r=1}^{R_\sigma}
+        \sigma = k\, \mathrm{softplus}\Big(\sum_{m} \sum_{r=1}^{R_\sigma}
             M^{\sigma}_{m, r}(\mathbf{x}_{\bar m})\, v^{\sigma}_{m, r}(x_m) + b\Big), \quad
         \mathbf{f} = B\, \big[M^{c}_{m, r}(\mathbf{x}_{\bar m})\, v^{c}_{m, r}(x_m)\big]_{m, r},
 
@@ -351,7 +373,9 @@ class VMField(RadianceField):
 
     Planes and lines are sampled bilinearly / linearly (``align_corners=True``).
     The volume feature is :math:`\mathbf{f}` (the appearance feature after the
-    basis matrix :math:`B`).
+    basis matrix :math:`B`). As for :class:`GridField`, densities are learnt
+    per voxel length (TensoRF's ``distance_scale``) and scaled by
+    :math:`k = (R - 1) / \text{box extent}`.
 
     Args:
         aabb (sequence of 6 floats): the box.
@@ -364,7 +388,9 @@ class VMField(RadianceField):
         feature_dim (int, optional): rows of :math:`B`. (default: ``27``)
         hidden_dim (int, optional): width of the decoder. (default: ``128``)
         direction_frequencies (int, optional): :math:`L_d`. (default: ``2``)
-        density_shift (float, optional): :math:`b`. (default: ``-4.0``)
+        density_shift (float, optional): :math:`b`. (default: :math:`\ln(0.01 / 0.99)`)
+        density_scale (float, optional): :math:`k`. (default: ``None``, one
+            over the voxel size at ``resolution``)
     """
 
     kind = "vm"
@@ -380,7 +406,8 @@ class VMField(RadianceField):
         feature_dim: int = 27,
         hidden_dim: int = 128,
         direction_frequencies: int = 2,
-        density_shift: float = -4.0,
+        density_shift: float = DEFAULT_DENSITY_SHIFT,
+        density_scale: float | None = None,
     ):
         super().__init__(aabb)
         if resolution < 2:
@@ -390,6 +417,7 @@ class VMField(RadianceField):
         self._feature_dim = feature_dim
         self.hidden_dim = hidden_dim
         self.density_shift = density_shift
+        self.density_scale = density_scale if density_scale is not None else _voxel_density_scale(self.aabb, resolution)
 
         def planes(components: int) -> nn.ParameterList:
             return nn.ParameterList(
@@ -428,7 +456,7 @@ class VMField(RadianceField):
         x11 = x01 * 2 - 1
         density = sum(part.sum(0) for part in self._factors(x11, self.density_planes, self.density_lines))
         appearance = torch.cat(self._factors(x11, self.appearance_planes, self.appearance_lines), dim=0).t()
-        return F.softplus(density + self.density_shift), self.basis(appearance)
+        return self.density_scale * F.softplus(density + self.density_shift), self.basis(appearance)
 
     def _decode(self, features: Tensor, directions: Tensor) -> Tensor:
         return torch.sigmoid(self.decoder(torch.cat([features, self.direction_encoding(directions)], dim=-1)))
@@ -443,6 +471,7 @@ class VMField(RadianceField):
             "hidden_dim": self.hidden_dim,
             "direction_frequencies": self.direction_encoding.num_frequencies,
             "density_shift": self.density_shift,
+            "density_scale": self.density_scale,
         }
 
 

@@ -188,7 +188,9 @@ def test_grid_field_matches_grid_sample_and_sh_colour():
     x01 = field.normalize(x)
     sampled = F.grid_sample(field.volume[None], (x01 * 2 - 1).view(1, -1, 1, 1, 3), align_corners=True)
     sampled = sampled.view(field.volume.shape[0], -1).T
-    torch.testing.assert_close(field.density(x), F.softplus(sampled[:, 0] + field.density_shift), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        field.density(x), field.density_scale * F.softplus(sampled[:, 0] + field.density_shift), atol=1e-5, rtol=1e-5
+    )
     d = F.normalize(torch.randn(200, 3), dim=-1)
     basis = spherical_harmonics(d, 2)
     expected = torch.sigmoid(torch.einsum("mck,mk->mc", sampled[:, 1:].view(-1, 3, 4), basis))
@@ -210,7 +212,7 @@ def test_vm_field_matches_dense_tensor():
     x01 = index.float() / (resolution - 1)
     low, high = field.aabb[:3], field.aabb[3:]
     x = low + x01 * (high - low)
-    expected = F.softplus(dense[index[:, 0], index[:, 1], index[:, 2]] + field.density_shift)
+    expected = field.density_scale * F.softplus(dense[index[:, 0], index[:, 1], index[:, 2]] + field.density_shift)
     torch.testing.assert_close(field.density(x), expected, atol=1e-5, rtol=1e-5)
 
 
@@ -235,3 +237,20 @@ def test_hash_field_accepts_config_dict():
 def test_vm_field_bad_resolution():
     with pytest.raises(ValueError, match="resolution must be >= 2"):
         VMField(AABB, resolution=1)
+
+
+def test_grid_upsample_preserves_a_linear_field():
+    field = small_field("grid", resolution=5)
+    axis = torch.linspace(-1, 1, 5)
+    z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
+    with torch.no_grad():
+        for channel in range(field.volume.shape[0]):
+            field.volume[channel] = 0.3 * x - 0.2 * y + 0.1 * z + channel
+    points = inside_points()
+    before_density, before_features = field.density(points), field.features(points)
+    field.upsample(9)
+    assert field.resolution == 9 and field.config()["resolution"] == 9
+    assert field.config()["density_scale"] == small_field("grid", resolution=5).density_scale
+    # Trilinear interpolation reproduces a linear function exactly, at any resolution.
+    torch.testing.assert_close(field.features(points), before_features, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(field.density(points), before_density, atol=1e-4, rtol=1e-5)
