@@ -25,9 +25,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
+
+from pointkd.datasets.io import read_points
 
 CLASSES = ("Car", "Pedestrian", "Cyclist")
 
@@ -40,23 +41,9 @@ DIFFICULTY_NAMES = ("easy", "moderate", "hard")
 
 
 def read_velodyne(path: str | Path) -> Tensor:
-    """Points of a KITTI ``.bin`` scan, ``(N, 4)`` float32 ``(x, y, z, reflectance)``.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: a size that is not a multiple of 16 bytes, or non-finite values.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"point cloud {path} does not exist")
-    size = path.stat().st_size
-    if size % 16:
-        raise ValueError(f"{path}: {size} bytes is not a whole number of float32 (x, y, z, reflectance) rows")
-    points = torch.from_numpy(np.fromfile(path, dtype=np.float32).reshape(-1, 4))
-    bad = ~torch.isfinite(points).all(dim=1)
-    if bad.any():
-        raise ValueError(f"{path}: row {int(bad.nonzero()[0])} holds NaN or inf ({int(bad.sum())} such rows)")
-    return points
+    """Points of a KITTI ``.bin`` scan, ``(N, 4)`` float32 ``(x, y, z, reflectance)``:
+    :func:`pointkd.datasets.io.read_points` with 4 values per row (same errors)."""
+    return read_points(path, num_features=4)
 
 
 def _parse_matrix(path: Path, key: str, values: list[str], shape: tuple[int, int]) -> Tensor:

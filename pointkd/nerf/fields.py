@@ -132,6 +132,9 @@ class RadianceField(nn.Module):
         """World points to :math:`[0, 1]^3` of the box."""
         if x.dim() != 2 or x.shape[1] != 3:
             raise ValueError(f"x must have shape (M, 3), got {list(x.shape)}")
+        if not bool(torch.isfinite(x).all()):
+            # Every architecture would otherwise return NaN densities silently.
+            raise ValueError("x must be finite, got NaN or inf")
         low, high = self.aabb[:3].to(x.dtype), self.aabb[3:].to(x.dtype)
         return (x - low) / (high - low)
 

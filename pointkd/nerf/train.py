@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from geokd.distributed import DistributedContext, init_distributed, unwrap_model
 from geokd.log import get_logger, progress
 from geokd.seed import seed_everything
 from pointkd.nerf.fields import RadianceField, build_field, num_parameters, save_field
+from pointkd.nerf.metrics import mse_to_psnr
 from pointkd.nerf.render import OccupancyGrid, render_image, render_rays
 from pointkd.ops.hash_grid import HashGridConfig
 
@@ -165,9 +165,7 @@ def make_optimizer(field: RadianceField, lr_scale: float) -> torch.optim.Optimiz
 
 def all_rays(scene: Any) -> tuple[Tensor, Tensor, Tensor]:
     """Every pixel's ray and colour, flattened: ``(N H W, 3)`` each."""
-    from pointkd.nerf.data import get_rays
-
-    rays_o, rays_d = get_rays(scene.poses, scene.height, scene.width, scene.focal)
+    rays_o, rays_d = scene.rays()
     return rays_o.reshape(-1, 3), rays_d.reshape(-1, 3), scene.images.reshape(-1, 3)
 
 
@@ -301,7 +299,7 @@ def train_nerf(config: NerfTrainConfig, out_dir: str | Path, ctx: DistributedCon
             entry = {
                 "step": step,
                 "loss": mean_loss,
-                "psnr": -10 * math.log10(max(mean_loss, 1e-12)),
+                "psnr": float(mse_to_psnr(max(mean_loss, 1e-12))),
                 "samples_per_ray": window_samples / (window_steps * config.batch_rays),
                 "occupied": occupancy.occupied_fraction,
                 "elapsed_s": elapsed + time.perf_counter() - tic,

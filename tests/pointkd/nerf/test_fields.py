@@ -254,3 +254,14 @@ def test_grid_upsample_preserves_a_linear_field():
     # Trilinear interpolation reproduces a linear function exactly, at any resolution.
     torch.testing.assert_close(field.features(points), before_features, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(field.density(points), before_density, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", sorted(FIELDS))
+def test_non_finite_points_raise(kind):
+    field = small_field(kind)
+    x = inside_points(4)
+    x[2, 1] = float("nan")
+    with pytest.raises(ValueError, match="x must be finite"):
+        field.density(x)
+    with pytest.raises(ValueError, match="x must be finite"):
+        field(x.clamp(max=float("inf")) + torch.tensor([float("inf"), 0, 0]), torch.ones(4, 3))
