@@ -9,7 +9,7 @@
 // grad_volume) varies from run to run.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
-#include <ATen/cuda/Atomic.cuh>
+#include "../../common/cuda_atomic.cuh"
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
@@ -20,16 +20,7 @@
 namespace pointkd {
 namespace {
 
-template <typename scalar_t>
-struct AtomicAdd {
-  KD_HD void operator()(scalar_t* address, scalar_t value) const {
-#ifdef __CUDA_ARCH__
-    gpuAtomicAdd(address, value);
-#else
-    *address += value;  // never called: the kernels run on the device
-#endif
-  }
-};
+using geokd::AtomicAdd;
 
 template <typename scalar_t>
 __global__ void grid_sample3d_forward_kernel(
