@@ -8,7 +8,7 @@ run after the other (they share the machine, so run nothing else alongside).
 
     GEOKD_PROGRESS=0 python benchmarks/pointkd/detectors.py \\
         [--runs pointpillars:1.0 pointpillars:0.5 pointpillars:0.25 second:1.0] \\
-        [--data simlidar:1000] [--epochs 8] [--out runs/detector-bench] [--json out.json]
+        [--data simlidar:1000] [--epochs 10] [--eval-every 2] [--out runs/detector-bench] [--json out.json]
 
 Rows of runs not repeated are kept when ``--json`` names an existing file with the same data.
 """
@@ -39,8 +39,9 @@ def main() -> None:
     parser.add_argument("--runs", nargs="+", default=["pointpillars:1.0", "pointpillars:0.5", "pointpillars:0.25"])
     parser.add_argument("--data", default="simlidar:1000")
     parser.add_argument("--val-frames", type=int, default=200)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--eval-every", type=int, default=0, help="epochs between intermediate evaluations")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/detector-bench")
     parser.add_argument("--json", default=None)
@@ -56,6 +57,7 @@ def main() -> None:
             epochs=epochs or args.epochs,
             batch_size=args.batch_size,
             val_frames=args.val_frames,
+            eval_every=args.eval_every,
             seed=args.seed,
         )
         started = time.perf_counter()

@@ -211,6 +211,12 @@ class Detector(nn.Module):
 
     def prepare(self, points: list[Tensor]) -> dict[str, Tensor | int]:
         """Voxelize each frame's points ``(N, C)`` and batch the voxels."""
+        for index, frame in enumerate(points):
+            if not isinstance(frame, Tensor) or frame.dim() != 2 or frame.shape[1] != self.in_channels:
+                shape = tuple(frame.shape) if isinstance(frame, Tensor) else type(frame).__name__
+                raise ValueError(
+                    f"points[{index}] must be a (N, {self.in_channels}) tensor (x, y, z, intensity), got {shape}"
+                )
         grid = self.config.grid
         max_voxels = self.config.max_voxels[0 if self.training else 1]
         device = next(self.parameters()).device

@@ -94,6 +94,19 @@ def test_empty_frame_and_frame_without_objects():
     assert len(model.detect(model(model.prepare([torch.zeros(0, 4)])))) == 1
 
 
+def test_bad_points_are_refused():
+    model = Detector(small_config())
+    with pytest.raises(ValueError, match=r"points\[0\] must be a \(N, 4\) tensor"):
+        model.prepare([torch.zeros(10, 3)])
+    nan_points = synthetic_frame(0)[0]
+    nan_points[5, 1] = float("nan")
+    with pytest.raises(ValueError, match="points"):
+        model.prepare([nan_points])
+    # Points outside the range are dropped, not an error.
+    outside = torch.tensor([[100.0, 0.0, 0.0, 0.5], [5.0, 50.0, 0.0, 0.5], [5.0, 0.0, 0.0, 0.5]])
+    assert model.prepare([outside])["voxels"].shape[0] == 1
+
+
 def test_widths_shrink_the_detector():
     sizes = [count_parameters(build_detector("pointpillars", width)) for width in (1.0, 0.5, 0.25)]
     assert sizes[0] > 3.5 * sizes[1] > 3.5 * 3.5 * sizes[2]

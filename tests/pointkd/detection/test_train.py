@@ -8,8 +8,9 @@ import torch
 
 from pointkd.cli import main
 from pointkd.detection import train as train_module
-from pointkd.detection.data import resolve_data
-from pointkd.detection.train import DetectorTrainConfig, load_detector, train_detector
+from pointkd.detection.data import DetectionDataset, resolve_data
+from pointkd.detection.detector import Detector
+from pointkd.detection.train import DetectorTrainConfig, evaluate_detector, load_detector, train_detector
 from tests.conftest import REPO_ROOT
 
 # Narrow detectors on a handful of SimLidar frames keep these tests in seconds; the
@@ -122,3 +123,26 @@ def test_training_under_torchrun(tmp_path):
     assert results["world_size"] == 2 and results["steps"] == 1  # 4 frames, 2 per rank and step
     assert (out / "last.pt").is_file() and (out / "model.pt").is_file()
     assert not (out / "log.rank1.txt").exists()
+
+
+def test_real_kitti_frames_through_the_kitti_preset(shared_data):
+    root = shared_data / "kitti_sample"
+    if not root.is_dir():
+        pytest.skip("kitti_sample not in the shared data")
+    spec = resolve_data(f"kitti:{root}")
+    assert spec.train_ids[:2] == ("000000", "000001")
+    config = DetectorTrainConfig(data=f"kitti:{root}", width=0.25).detector_config()
+    assert config.voxel_size == (0.16, 0.16, 4.0)
+    # Frames 000000 and 000001 have their images, which the camera-FOV crop needs.
+    dataset = DetectionDataset(root, ("000000", "000001"), config.class_names, config.point_cloud_range)
+    samples = [dataset[0], dataset[1]]
+    assert samples[0]["gt_labels"].tolist() == [2]  # the pedestrian of frame 000000
+    model = Detector(config)
+    losses = model.loss(
+        model(model.prepare([sample["points"] for sample in samples])),
+        [sample["gt_boxes"] for sample in samples],
+        [sample["gt_labels"] for sample in samples],
+    )
+    assert torch.isfinite(losses["loss"])
+    evaluation = evaluate_detector(model, dataset)
+    assert set(evaluation["ap"]) == {"Car", "Pedestrian", "Cyclist"} and len(evaluation["detections"]) == 2
