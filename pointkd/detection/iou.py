@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -343,28 +342,32 @@ def nms_bev(boxes: Tensor, scores: Tensor, iou_threshold: float, max_output: int
     order = torch.sort(scores, descending=True, stable=True).indices
     if iou_threshold < 0:  # every pair overlaps by more, disjoint boxes included
         return order[:1]
-    # Only pairs that overlap can suppress: keep the sparse list of (earlier,
-    # later) pairs above the threshold rather than an N x N matrix.
+    # Greedy, computing overlaps only between the box just kept and the boxes still
+    # alive after it: with clustered candidates (thousands of boxes on a few objects)
+    # this is far fewer pairs than all overlapping pairs, since every kept box
+    # removes its whole cluster at once.
     sorted_boxes = boxes[order].double()
     area = sorted_boxes[:, 3] * sorted_boxes[:, 4]
-    sources, targets = [], []
-    for index_a, index_b in _near_pairs(sorted_boxes, sorted_boxes, upper=True):
-        overlap = _paired_overlap(sorted_boxes[index_a], sorted_boxes[index_b])
-        above = _union_ratio(overlap, area[index_a], area[index_b]) > iou_threshold
-        sources.append(index_a[above].cpu())
-        targets.append(index_b[above].cpu())
-    sources = torch.cat(sources).numpy() if sources else np.zeros(0, dtype=np.int64)
-    targets = torch.cat(targets).numpy() if targets else np.zeros(0, dtype=np.int64)
-    bounds = np.searchsorted(sources, np.arange(boxes.shape[0] + 1))  # sources ascend (row-major chunks)
-    suppressed = np.zeros(boxes.shape[0], dtype=bool)
+    radius = sorted_boxes[:, 3:5].norm(dim=1) / 2
+    alive = torch.ones(boxes.shape[0], dtype=torch.bool, device=boxes.device)
     keep: list[int] = []
-    for index in range(boxes.shape[0]):
-        if suppressed[index]:
-            continue
+    index = 0
+    while index < boxes.shape[0]:
         keep.append(index)
         if len(keep) == limit:
             break
-        suppressed[targets[bounds[index] : bounds[index + 1]]] = True
+        rest = alive[index + 1 :].nonzero().flatten() + index + 1
+        if rest.numel():
+            distance = (sorted_boxes[rest, :2] - sorted_boxes[index, :2]).norm(dim=1)
+            near = rest[distance < radius[rest] + radius[index]]
+            if near.numel():
+                overlap = _paired_overlap(sorted_boxes[index].expand(near.numel(), 7), sorted_boxes[near])
+                suppressed = near[_union_ratio(overlap, area[index], area[near]) > iou_threshold]
+                alive[suppressed] = False
+        following = alive[index + 1 :].nonzero()
+        if following.numel() == 0:
+            break
+        index = int(following[0]) + index + 1
     return order[torch.tensor(keep, dtype=torch.long, device=boxes.device)]
 
 

@@ -321,7 +321,7 @@ def train_detector(config: DetectorTrainConfig, out_dir: str | Path, ctx: Distri
         manager.save(
             {
                 "step": step,
-                "elapsed_s": elapsed + time.perf_counter() - tic,
+                "elapsed_s": elapsed + time.perf_counter() - tic - eval_seconds,
                 "config_key": config.resume_key(),
                 "detector_config": detector_config.to_dict(),
                 "in_channels": model.in_channels,
@@ -332,13 +332,18 @@ def train_detector(config: DetectorTrainConfig, out_dir: str | Path, ctx: Distri
             }
         )
 
+    eval_seconds = 0.0  # intermediate evaluations, not counted as training time
+
     def evaluate_now() -> None:
+        nonlocal eval_seconds
+        started = time.perf_counter()
         if ctx.is_main:
             result = evaluate_detector(model, val_set, ctx)
             entry = {"step": step, "ap": headline(result["ap"]), "latency_ms": result["latency_ms"]}
             curve.append(entry)
             logger.info("step %d: %s", step, ", ".join(f"{key} {value:.2f}" for key, value in entry["ap"].items()))
         ctx.barrier()
+        eval_seconds += time.perf_counter() - started
 
     # -- loop -------------------------------------------------------------------
     model.train()
@@ -379,7 +384,7 @@ def train_detector(config: DetectorTrainConfig, out_dir: str | Path, ctx: Distri
             if step % config.log_every == 0 or step == total_steps:
                 entry = {"step": step, "epoch": epoch} | {key: value / window_steps for key, value in window.items()}
                 entry["lr"] = scheduler.get_last_lr()[0]
-                entry["elapsed_s"] = elapsed + time.perf_counter() - tic
+                entry["elapsed_s"] = elapsed + time.perf_counter() - tic - eval_seconds
                 curve.append(entry)
                 bar.set_postfix(loss=f"{entry['loss']:.3f}")
                 logger.info(
@@ -394,7 +399,7 @@ def train_detector(config: DetectorTrainConfig, out_dir: str | Path, ctx: Distri
             evaluate_now()
             checkpoint()
     bar.close()
-    train_time = elapsed + time.perf_counter() - tic
+    train_time = elapsed + time.perf_counter() - tic - eval_seconds
     checkpoint()
 
     # -- evaluation, outputs ---------------------------------------------------------
