@@ -78,14 +78,14 @@ def main() -> None:
                 with torch.no_grad():
                     return net(features, coords, 1)["spatial_features"]
 
-            def forward_backward():
+            def forward_backward(model=model):
                 model.zero_grad()
                 model(features, coords, 1)["spatial_features"].square().mean().backward()
 
             model.eval()
             shim_forward = best_of(forward, args.repeat)
             reference = forward()
-            raw_forward = best_of(lambda: forward(raw), args.repeat)
+            raw_forward = best_of(lambda raw=raw: forward(raw), args.repeat)
             raw_error = float((forward(raw) - reference).abs().max() / reference.abs().max())
             model.train()
             shim_forward_backward = best_of(forward_backward, args.repeat)
