@@ -23,7 +23,29 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is unreadable or not one of ours."""
 
 
-def save_checkpoint(state: dict[str, Any], path: str | os.PathLike, ctx: DistributedContext | None = None) -> Path | None:
+def atomic_save(payload: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` ``payload`` to a temporary file beside ``path``, flush it to disk and rename it over ``path``.
+
+    Readers see the old file or the new one, never a partial write; the directory is created.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            torch.save(payload, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def save_checkpoint(
+    state: dict[str, Any], path: str | os.PathLike, ctx: DistributedContext | None = None
+) -> Path | None:
     """Atomically write ``state`` to ``path`` (rank 0 only).
 
     Args:
@@ -40,19 +62,7 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike, ctx: Distrib
         return None
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict, got {type(state).__name__}")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            torch.save({"geokd_checkpoint": FORMAT_VERSION, "state": state}, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_save({"geokd_checkpoint": FORMAT_VERSION, "state": state}, path)
 
 
 def load_checkpoint(

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from geokd.checkpoint import atomic_save
 from pointkd.datasets.kitti import points_in_boxes
 from pointkd.detection.box_coder import limit_period
 from pointkd.detection.iou import boxes_iou_bev
@@ -556,8 +556,6 @@ class GroundTruthSampler:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the database to ``path`` atomically (``torch.save`` of plain tensors and lists); returns the path."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "format": DATABASE_FORMAT,
             "version": DATABASE_VERSION,
@@ -568,17 +566,7 @@ class GroundTruthSampler:
             "difficulty": self.difficulty,
             "frame_index": self.frame_index,
         }
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                torch.save(payload, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return target
+        return atomic_save(payload, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> GroundTruthSampler:

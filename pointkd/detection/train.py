@@ -18,8 +18,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from geokd.checkpoint import CheckpointManager
+from geokd.checkpoint import CheckpointManager, atomic_save
 from geokd.distributed import DistributedContext, init_distributed, wrap_model
 from geokd.log import get_logger, progress
 from geokd.seed import seed_everything
@@ -108,8 +106,6 @@ class DetectorTrainConfig:
 
 def save_detector(model: Detector, path: str | Path, metadata: dict | None = None) -> None:
     """Write the detector's configuration and weights atomically (``load_detector`` reads it back)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format_version": MODEL_FORMAT_VERSION,
         "config": model.config.to_dict(),
@@ -117,14 +113,7 @@ def save_detector(model: Detector, path: str | Path, metadata: dict | None = Non
         "state_dict": model.state_dict(),
         "metadata": metadata or {},
     }
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    try:
-        torch.save(payload, temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    atomic_save(payload, path)
 
 
 def load_detector(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Detector, dict]:
