@@ -127,11 +127,24 @@ class CheckpointManager:
         # Other ranks may read right after; wait until the file is in place.
         self.ctx.barrier()
 
-    def resume(self, map_location: str | torch.device | None = None) -> dict[str, Any] | None:
-        """The last checkpoint's state, or ``None`` when there is none."""
+    def resume(
+        self, map_location: str | torch.device | None = None, config_key: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """The last checkpoint's state, or ``None`` when there is none.
+
+        With ``config_key``, the state must have been saved with the same value
+        under ``"config_key"``; otherwise a ``ValueError`` says both, so that a
+        run directory is never resumed with other options.
+        """
         if not self.last_path.is_file():
             return None
-        return load_checkpoint(self.last_path, map_location=map_location or self.ctx.device)
+        state = load_checkpoint(self.last_path, map_location=map_location or self.ctx.device)
+        if config_key is not None and state.get("config_key") != config_key:
+            raise ValueError(
+                f"{self.last_path} was written with {state.get('config_key')}, not {config_key}: "
+                "use another --out or the same options"
+            )
+        return state
 
     def load_best(self, map_location: str | torch.device | None = None) -> dict[str, Any]:
         return load_checkpoint(self.best_path, map_location=map_location or self.ctx.device)

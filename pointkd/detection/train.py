@@ -288,13 +288,8 @@ def train_detector(config: DetectorTrainConfig, out_dir: str | Path, ctx: Distri
     )  # fmt: skip
     manager = CheckpointManager(out_dir, ctx)
     step, elapsed, curve = 0, 0.0, []
-    state = manager.resume()
+    state = manager.resume(config_key=config.resume_key())
     if state is not None:
-        if state["config_key"] != config.resume_key():
-            raise ValueError(
-                f"{manager.last_path} was written with {state['config_key']}, not {config.resume_key()}: "
-                "use another --out or the same options"
-            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

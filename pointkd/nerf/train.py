@@ -241,13 +241,8 @@ def train_nerf(config: NerfTrainConfig, out_dir: str | Path, ctx: DistributedCon
     optimizer = make_optimizer(field, config.lr_scale)
     manager = CheckpointManager(out_dir, ctx)
     start, elapsed, curve = 0, 0.0, []
-    state = manager.resume()
+    state = manager.resume(config_key=config.resume_key())
     if state is not None:
-        if state["config_key"] != config.resume_key():
-            raise ValueError(
-                f"{manager.last_path} was written with {state['config_key']}, not {config.resume_key()}: "
-                "use another --out or the same options"
-            )
         if state["field_config"] != field.config():
             # A grid upsampled during training: rebuild at the saved size.
             saved = dict(state["field_config"])

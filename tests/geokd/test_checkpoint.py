@@ -62,3 +62,12 @@ def test_manager_resume_and_best(tmp_path):
 def test_state_must_be_dict(tmp_path):
     with pytest.raises(TypeError, match="state must be a dict"):
         save_checkpoint([1, 2], tmp_path / "x.pt")
+
+
+def test_manager_refuses_another_configuration(tmp_path):
+    manager = CheckpointManager(tmp_path)
+    assert manager.resume(config_key={"lr": 0.1}) is None
+    manager.save({"step": 3, "config_key": {"lr": 0.1}})
+    assert manager.resume(config_key={"lr": 0.1})["step"] == 3
+    with pytest.raises(ValueError, match="use another --out"):
+        manager.resume(config_key={"lr": 0.2})
