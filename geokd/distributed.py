@@ -144,6 +144,16 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def cleanup(ctx: DistributedContext | None = None) -> None:
-    """Leave the process group (no-op for a single process)."""
+    """Leave the process group (no-op for a single process).
+
+    Gloo ranks meet at a barrier first (a gloo rank that tears down its group
+    while a peer is still using it can abort at exit); the barrier gives up
+    after a minute, so a rank that failed does not leave the others hanging.
+    """
     if dist.is_available() and dist.is_initialized():
+        if dist.get_backend() == "gloo":
+            try:
+                dist.monitored_barrier(timeout=datetime.timedelta(seconds=60))
+            except RuntimeError:
+                pass  # a peer failed or already left: tear down anyway
         dist.destroy_process_group()
