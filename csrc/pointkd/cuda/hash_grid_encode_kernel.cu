@@ -17,22 +17,14 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include "../../common/cuda_atomic.cuh"
 #include "../hash_grid_encode.h"
 #include "../hash_grid_encode_common.h"
 
 namespace pointkd {
 namespace {
 
-template <typename scalar_t>
-struct AtomicAdd {
-  KD_HD void operator()(scalar_t* address, scalar_t value) const {
-#ifdef __CUDA_ARCH__
-    gpuAtomicAdd(address, value);
-#else
-    *address += value;  // never called: the kernels run on the device
-#endif
-  }
-};
+using geokd::AtomicAdd;
 
 template <typename scalar_t>
 __global__ void hash_grid_encode_forward_kernel(
