@@ -69,10 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
             "Records go to --out; a rerun skips finished seeds."
         ),
     )
-    condense.add_argument("--method", required=True, choices=["mirage", "random", "herding", "kcenter", "doscond"],
+    condense.add_argument("--method", required=True,
+                          choices=["mirage", "random", "herding", "kcenter", "doscond", "kidd"],
                           help="mirage: frequent computation-tree sets; random: a random per-class subset; herding, "
                                "kcenter: per-class subsets chosen on the full-data GNN's graph embeddings; doscond: "
-                               "learned synthetic graphs (one-step gradient matching)")
+                               "learned synthetic graphs (one-step gradient matching); kidd: learned synthetic "
+                               "graphs (kernel ridge regression with a graph neural tangent kernel)")
     condense.add_argument("--dataset", required=True,
                           help="a TU dataset (MUTAG, NCI1, PROTEINS, DD, IMDB-BINARY, ...), ogbg-molbace (scaffold "
                                "split), or molecules from SMILES: mol-hiv, mol-bbbp, mol-bace")
@@ -83,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="mirage: node categories of the trees (default: auto, from the features)")
     condense.add_argument("--max-length", type=int, default=None,
                           help="mirage: largest tree set kept (default: no limit)")
-    condense.add_argument("--graphs-per-class", type=int, default=10, help="random, herding, kcenter, doscond: graphs per class (default: 10)")
+    condense.add_argument("--graphs-per-class", type=int, default=10,
+                          help="random, herding, kcenter, doscond, kidd: graphs per class (default: 10)")
+    condense.add_argument("--iterations", type=int, default=None,
+                          help="doscond, kidd: optimisation steps (default: the method's, 200 and 300)")
+    condense.add_argument("--init", default="herding", choices=["herding", "kcenter", "random"],
+                          help="kidd: the real graphs the synthetic ones start from (default: herding, the authors')")
     condense.add_argument("--gnn", default="gcn", choices=["gcn", "gin", "gat"], help="the GNN trained (default: gcn)")
     condense.add_argument("--hidden", type=int, default=64, help="GNN width (default: 64)")
     condense.add_argument("--epochs", type=int, default=100, help="training epochs (default: 100)")

@@ -8,7 +8,7 @@ full-data reference of each (dataset, GNN, seed) is trained once and shared by a
 Data: $GEOKD_DATA (offline copies).
 
     GEOKD_DATA=../shared/data GEOKD_OFFLINE=1 python benchmarks/graphkd/condense.py \\
-        --datasets NCI1 DD --gnns gcn gat --methods mirage random herding kcenter doscond --seeds 10 \\
+        --datasets NCI1 DD --gnns gcn gat --methods mirage random herding kcenter doscond kidd --seeds 10 \\
         --out runs/condense
 """
 
@@ -40,7 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["MUTAG", "NCI1"])
     parser.add_argument("--gnns", nargs="+", default=["gcn", "gin", "gat"])
-    parser.add_argument("--methods", nargs="+", default=["mirage", "random", "herding", "kcenter", "doscond"])
+    parser.add_argument("--methods", nargs="+", default=["mirage", "random", "herding", "kcenter", "doscond", "kidd"])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--hops", type=int, default=2)

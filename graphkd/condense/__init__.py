@@ -3,6 +3,7 @@
 from graphkd.condense.coreset import herding, kcenter, select_per_class
 from graphkd.condense.discretize import discretize
 from graphkd.condense.doscond import doscond, matching_distance
+from graphkd.condense.kidd import GraphSide, kidd, krr_predict, lite_gntk
 from graphkd.condense.mining import TooManyItemsetsError, fpgrowth, resolve_min_support
 from graphkd.condense.mirage import CondensedDataset, CondensedFileError, EmptyClassError, condense, training_set
 
@@ -10,6 +11,7 @@ __all__ = [
     "CondensedDataset",
     "CondensedFileError",
     "EmptyClassError",
+    "GraphSide",
     "TooManyItemsetsError",
     "condense",
     "discretize",
@@ -17,6 +19,9 @@ __all__ = [
     "fpgrowth",
     "herding",
     "kcenter",
+    "kidd",
+    "krr_predict",
+    "lite_gntk",
     "matching_distance",
     "resolve_min_support",
     "select_per_class",

@@ -154,22 +154,29 @@ def _default_nodes(graphs: Sequence[Data]) -> int:
     return max(1, min(MAX_DEFAULT_NODES, round(mean)))
 
 
-def _initial_graphs(graphs: Sequence[Data], count: int, num_nodes: int, generator: torch.Generator
-                    ) -> tuple[Tensor, Tensor]:
+def _initial_graphs(graphs: Sequence[Data], count: int, num_nodes: int, generator: torch.Generator,
+                    order: Sequence[int] | None = None) -> tuple[Tensor, Tensor]:
     """Features and 0/1 adjacencies of ``count`` distinct real graphs of a class, fitted to
     ``num_nodes`` nodes.
 
-    Graphs with at most ``num_nodes`` nodes are preferred (drawn at random, as the authors' code
-    does); when too few exist the smallest others fill in, cut to their first ``num_nodes``
-    nodes. Padding nodes take the features of nodes drawn at random from the class's graphs
-    (not zeros, which would be unlike any real node) and start without edges.
+    With ``order`` (indices into ``graphs``, most preferred first) the first ``count`` distinct
+    ones are taken, then random others if it is short. Without it, graphs with at most
+    ``num_nodes`` nodes are preferred (drawn at random, as the authors' code does); when too few
+    exist the smallest others fill in. Larger graphs are cut to their first ``num_nodes`` nodes.
+    Padding nodes take the features of nodes drawn at random from the class's graphs (not zeros,
+    which would be unlike any real node) and start without edges.
     """
     sizes = torch.tensor([int(g.num_nodes) for g in graphs])
-    order = torch.randperm(len(graphs), generator=generator)
-    fitting = order[sizes[order] <= num_nodes]
-    larger = order[sizes[order] > num_nodes]
-    larger = larger[torch.sort(sizes[larger], stable=True)[1]]
-    chosen = torch.cat([fitting, larger])[:count].tolist()
+    shuffled = torch.randperm(len(graphs), generator=generator)
+    if order is not None:
+        chosen = list(dict.fromkeys(int(i) for i in order))[:count]
+        taken = set(chosen)
+        chosen += [i for i in shuffled.tolist() if i not in taken][: count - len(chosen)]
+    else:
+        fitting = shuffled[sizes[shuffled] <= num_nodes]
+        larger = shuffled[sizes[shuffled] > num_nodes]
+        larger = larger[torch.sort(sizes[larger], stable=True)[1]]
+        chosen = torch.cat([fitting, larger])[:count].tolist()
 
     node_pool = torch.cat([g.x for g in graphs])
     features = node_pool[torch.randint(len(node_pool), (count, num_nodes), generator=generator)]

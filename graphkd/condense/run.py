@@ -30,7 +30,7 @@ from graphkd.condense.train import NodeInputs, stratified_split, train_graph_cla
 from graphkd.datasets import get_dataset
 from graphkd.nn import GraphClassifier
 
-METHODS = ("mirage", "random", "herding", "kcenter", "doscond")
+METHODS = ("mirage", "random", "herding", "kcenter", "doscond", "kidd")
 
 
 def _write_json(path: Path, payload: dict) -> None:
@@ -131,12 +131,24 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
             embeddings = graph_embeddings(full_model, train, inputs)
             chosen = select_per_class(embeddings, [int(g.y) for g in train], args.graphs_per_class, method)
             subset = [train[i] for i in chosen]
-        else:  # doscond
+        elif method == "doscond":
             from graphkd.condense.doscond import doscond
 
+            options = {} if args.iterations is None else {"iterations": args.iterations}
             subset = doscond(train, inputs, dataset.num_classes, graphs_per_class=args.graphs_per_class,
                              hidden=args.hidden, num_layers=args.hops, seed=seed, device=args.device,
-                             show_progress=False)
+                             show_progress=False, **options)
+        else:  # kidd
+            from graphkd.condense.kidd import kidd
+
+            options = {} if args.iterations is None else {"iterations": args.iterations}
+            init_order = None
+            if args.init in SELECTORS:
+                # The authors start from herding (or k-center) selections; ordered per class, best first.
+                embeddings = graph_embeddings(full_model, train, inputs)
+                init_order = select_per_class(embeddings, [int(g.y) for g in train], args.graphs_per_class, args.init)
+            subset = kidd(train, inputs, dataset.num_classes, graphs_per_class=args.graphs_per_class,
+                          init_order=init_order, seed=seed, device=args.device, show_progress=False, **options)
         condense_seconds = time.perf_counter() - started
         size = _serialized_size(subset, seed_dir / "condensed.bin")
         result = train_graph_classifier(subset, val, test, **common)
@@ -197,6 +209,8 @@ def run_condense(args) -> int:
         raise ValueError(f"--method must be one of {METHODS}, got {args.method!r}")
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    if getattr(args, "iterations", None) is not None and args.iterations < 1:
+        raise ValueError(f"--iterations must be >= 1, got {args.iterations}")
     ctx = init_distributed(args.device)
     args.device = str(ctx.device)
     out = Path(args.out)

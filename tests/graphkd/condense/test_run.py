@@ -40,9 +40,21 @@ def test_condense_doscond(tmp_path, capsys):
     assert json.loads((tmp_path / "seed0.json").read_text())["graphs"] == 4
 
 
+@pytest.mark.parametrize("init", ["herding", "random"])
+def test_condense_kidd(tmp_path, capsys, init):
+    assert main(["condense", "--method", "kidd", "--dataset", "MUTAG", "--graphs-per-class", "2", "--seeds", "1",
+                 "--iterations", "4", "--init", init, "--epochs", "2", "--out", str(tmp_path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["condensed_bytes"] > 0 and summary["condense_seconds"] > 0
+    assert json.loads((tmp_path / "seed0.json").read_text())["graphs"] == 4
+    assert main(["condense", "--method", "kidd", "--dataset", "MUTAG", "--iterations", "0", "--seeds", "1",
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert "--iterations must be >= 1" in capsys.readouterr().err
+
+
 def test_condense_rejects_unknown_method(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        main(["condense", "--method", "kidd", "--dataset", "MUTAG", "--out", str(tmp_path)])
+        main(["condense", "--method", "gcond", "--dataset", "MUTAG", "--out", str(tmp_path)])
     assert exit_info.value.code == 2
 
 def test_condense_bad_arguments_exit_2_with_a_message(tmp_path, capsys):
