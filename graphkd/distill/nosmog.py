@@ -40,9 +40,11 @@ Hyperparameters are those of the official ``tran.conf.yaml`` / ``ind.conf.yaml``
 and per dataset and setting :math:`\epsilon`, :math:`\beta` and the DeepWalk settings
 of :data:`NOSMOG_CONFIGS`.
 
-Differences from the official code: DeepWalk is PyG's :class:`~torch_geometric.nn.Node2Vec`
-(skip-gram with negative sampling, fresh walks every epoch, Adam) where the official one is
-gensim's skip-gram with hierarchical softmax over walks drawn once; :math:`H^t` is the
+DeepWalk is the official one (gensim's skip-gram with hierarchical softmax over walks drawn
+once) when gensim is installed, else PyG's :class:`~torch_geometric.nn.Node2Vec` (negative
+sampling, fresh walks every epoch, Adam); see :func:`deepwalk_embeddings`.
+
+Differences from the official code: :math:`H^t` is the
 teacher's hidden layer after its ReLU (:attr:`TeacherOutput.hidden`), the official one before
 it; :math:`f` maps to the teacher's width (the official one to the student's: both are 128
 in its configurations); one PGD perturbation serves the whole :math:`\ell` of a batch (the
@@ -53,7 +55,10 @@ official code drops it, but gets no :math:`\mathcal{L}_\text{RSD}` (see :meth:`N
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import time
+import zlib
 from collections.abc import Callable
 
 import torch
@@ -155,30 +160,87 @@ class DeepWalk(Node2Vec):
         torch.nn.init.normal_(self.embedding.weight, std=0.1)
 
 
+def _deepwalk_walks(edge_index: Tensor, num_nodes: int, walk_length: int, walks_per_node: int) -> list[list[int]]:
+    """DeepWalk's corpus: ``walks_per_node`` rounds, each over all nodes in a fresh random order,
+    of uniform walks of ``walk_length`` nodes; a walk from a node without neighbours is that
+    node alone (as the official code's walker). Uses the global random state."""
+    row, col = sort_edge_index(edge_index, num_nodes=num_nodes)
+    rowptr = index2ptr(row, num_nodes)
+    degree = rowptr[1:] - rowptr[:-1]
+    walks: list[list[int]] = []
+    for _ in range(walks_per_node):
+        start = torch.randperm(num_nodes)
+        steps = _uniform_random_walk(rowptr, col, start, max(walk_length - 1, 0))
+        lonely = (degree[start] == 0).tolist()
+        walks.extend(walk[:1] if alone else walk for walk, alone in zip(steps.tolist(), lonely))
+    return walks
+
+
+def _stable_hash(text: str) -> int:
+    """gensim seeds each vector from a hash of its key; Python's ``hash`` of a string changes from
+    process to process, this one does not."""
+    return zlib.crc32(text.encode())
+
+
 def deepwalk_embeddings(edge_index: Tensor, num_nodes: int, embedding_dim: int = 64, walk_length: int = 50,
                         walks_per_node: int = 5, window_size: int = 5, epochs: int = 1, lr: float = 0.025,
-                        batch_size: int = 64, seed: int = 0) -> Tensor:
-    r"""DeepWalk embeddings of a graph (:class:`DeepWalk`), deterministic given ``seed``; the global
-    random state is left as it was.
+                        batch_size: int = 64, seed: int = 0, backend: str = "auto") -> Tensor:
+    r"""DeepWalk embeddings of a graph, deterministic given ``seed``; the global random state is
+    left as it was.
+
+    Two backends:
+
+    - ``"gensim"``: the official NOSMOG DeepWalk. Walks drawn once (``walks_per_node`` rounds over
+      the nodes in random order), then gensim's ``Word2Vec`` skip-gram with hierarchical softmax
+      and 5 negative samples (``sg=1, hs=1``, gensim's default ``negative=5``), ``window``,
+      ``min_count=0``, ``epochs`` passes, linear learning-rate decay from ``lr``; one worker, so
+      the result is a function of ``seed``.
+    - ``"torch"``: :class:`DeepWalk` (PyG's Node2Vec with :math:`p = q = 1`: negative sampling,
+      fresh walks every epoch, Adam with ``lr`` over batches of ``batch_size`` start nodes).
+
+    ``"auto"`` takes gensim when it is installed.
 
     Args:
         edge_index (Tensor): the graph, both directions.
         num_nodes (int): :math:`N`.
         embedding_dim (int): :math:`D`. (default: ``64``)
         walk_length (int): nodes per walk. (default: ``50``)
-        walks_per_node (int): walks started at every node per epoch. (default: ``5``)
-        window_size (int): context nodes on each side, as gensim's ``window`` behind the official
-            DeepWalk; Node2Vec's ``context_size`` is ``window_size + 1``. (default: ``5``)
-        epochs (int): passes over the start nodes (the official ``dw_iter``). (default: ``1``)
-        lr (float): learning rate of Adam (dense gradients: faster here than sparse ones with
-            ``SparseAdam``, and as good). (default: ``0.025``)
-        batch_size (int): start nodes per step. (default: ``64``)
+        walks_per_node (int): walks started at every node (per epoch with ``"torch"``). (default: ``5``)
+        window_size (int): context nodes on each side, as gensim's ``window``; Node2Vec's
+            ``context_size`` is ``window_size + 1``. (default: ``5``)
+        epochs (int): passes (the official ``dw_iter``). (default: ``1``)
+        lr (float): starting learning rate: word2vec's ``alpha`` or Adam's. (default: ``0.025``)
+        batch_size (int): ``"torch"`` only: start nodes per step. (default: ``64``)
         seed (int): seeds the walks, the negative samples and the initialisation. (default: ``0``)
+        backend (str): ``"auto"``, ``"gensim"`` or ``"torch"``. (default: ``"auto"``)
 
     Shapes:
         - **edge_index:** :math:`(2, E)`
         - **output:** :math:`(N, D)`
     """
+    if backend not in ("auto", "gensim", "torch"):
+        raise ValueError(f"backend must be 'auto', 'gensim' or 'torch', got {backend!r}")
+    if backend == "auto":
+        backend = "gensim" if importlib.util.find_spec("gensim") is not None else "torch"
+    if backend == "gensim":
+        from gensim.models import Word2Vec
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            walks = _deepwalk_walks(edge_index, num_nodes, walk_length, walks_per_node)
+        # gensim warns that hierarchical softmax and negative sampling are both on: the official
+        # DeepWalk sets hs=1 and keeps word2vec's default negative=5, so both are meant here.
+        word2vec_log = logging.getLogger("gensim.models.word2vec")
+        level = word2vec_log.level
+        word2vec_log.setLevel(logging.ERROR)
+        try:
+            model = Word2Vec([[str(node) for node in walk] for walk in walks], vector_size=embedding_dim,
+                             window=window_size, min_count=0, sg=1, hs=1, alpha=lr, epochs=epochs, workers=1,
+                             seed=seed, hashfxn=_stable_hash)
+        finally:
+            word2vec_log.setLevel(level)
+        vectors = model.wv
+        return torch.from_numpy(vectors[[str(node) for node in range(num_nodes)]].copy()).float()
     context_size = min(window_size + 1, walk_length)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -295,8 +357,10 @@ class NOSMOG(DistillMethod):
         use_position (bool): concatenate the DeepWalk features. (default: ``True``)
         embedding_dim, walk_length, walks_per_node, window_size, dw_epochs (int, optional):
             DeepWalk settings. [``64, 50, 5, 5, 1``]
-        dw_lr (float): DeepWalk's Adam learning rate. (default: ``0.025``)
-        dw_batch_size (int): DeepWalk's start nodes per step. (default: ``64``)
+        dw_lr (float): DeepWalk's starting learning rate. (default: ``0.025``)
+        dw_batch_size (int): DeepWalk's start nodes per step (``"torch"`` backend). (default: ``64``)
+        dw_backend (str): :func:`deepwalk_embeddings`' backend; ``"auto"`` is the official gensim
+            skip-gram when gensim is installed. (default: ``"auto"``)
 
     Attributes:
         config (dict): the settings in use (resolved by :meth:`prepare`).
@@ -311,7 +375,8 @@ class NOSMOG(DistillMethod):
     def __init__(self, lam: float = 0.0, adv_weight: float = 0.1, adv_eps: float | None = None, adv_steps: int = 5,
                  rsd_weight: float | None = None, use_position: bool = True, embedding_dim: int | None = None,
                  walk_length: int | None = None, walks_per_node: int | None = None, window_size: int | None = None,
-                 dw_epochs: int | None = None, dw_lr: float = 0.025, dw_batch_size: int = 64):
+                 dw_epochs: int | None = None, dw_lr: float = 0.025, dw_batch_size: int = 64,
+                 dw_backend: str = "auto"):
         super().__init__()
         if not 0.0 <= lam <= 1.0:
             raise ValueError(f"lam must be in [0, 1], got {lam}")
@@ -321,7 +386,9 @@ class NOSMOG(DistillMethod):
         if adv_steps < 1:
             raise ValueError(f"adv_steps must be >= 1, got {adv_steps}")
         self.lam, self.adv_weight, self.adv_steps, self.use_position = lam, adv_weight, adv_steps, use_position
-        self.dw_lr, self.dw_batch_size = dw_lr, dw_batch_size
+        if dw_backend not in ("auto", "gensim", "torch"):
+            raise ValueError(f"dw_backend must be 'auto', 'gensim' or 'torch', got {dw_backend!r}")
+        self.dw_lr, self.dw_batch_size, self.dw_backend = dw_lr, dw_batch_size, dw_backend
         self.overrides = {k: v for k, v in {"adv_eps": adv_eps, "rsd_weight": rsd_weight,
                                             "embedding_dim": embedding_dim, "walk_length": walk_length,
                                             "walks_per_node": walks_per_node, "window_size": window_size,
@@ -345,7 +412,8 @@ class NOSMOG(DistillMethod):
             started = time.perf_counter()
             settings = {"embedding_dim": self.config["embedding_dim"], "walk_length": self.config["walk_length"],
                         "walks_per_node": self.config["walks_per_node"], "window_size": self.config["window_size"],
-                        "epochs": self.config["dw_epochs"], "lr": self.dw_lr, "batch_size": self.dw_batch_size}
+                        "epochs": self.config["dw_epochs"], "lr": self.dw_lr, "batch_size": self.dw_batch_size,
+                        "backend": self.dw_backend}
             cache = getattr(ctx, "extra", None)
             key = ("nosmog_position", ctx.split.setting, ctx.split.seed, ctx.seed, tuple(sorted(settings.items())))
             if cache is not None and key in cache:

@@ -177,7 +177,7 @@ def test_kidd_learns_on_mutag(mutag_train):
 
 def test_determinism_and_initial_graphs(mutag_train):
     inputs = NodeInputs(7)
-    options = dict(graphs_per_class=3, iterations=3, batch_size=16, num_layers=2, show_progress=False)
+    options = {"graphs_per_class": 3, "iterations": 3, "batch_size": 16, "num_layers": 2, "show_progress": False}
     first = kidd(mutag_train, inputs, 2, seed=1, **options)
     again = kidd(mutag_train, inputs, 2, seed=1, **options)
     for a, b in zip(first, again):
@@ -206,8 +206,8 @@ def test_determinism_and_initial_graphs(mutag_train):
     ({"num_classes": 3}, r"no graph of class\(es\) \[2\]"),
 ])
 def test_bad_arguments_name_themselves(mutag_train, change, message):
-    arguments = dict(train_graphs=mutag_train, inputs=NodeInputs(7), num_classes=2, iterations=1,
-                     show_progress=False)
+    arguments = {"train_graphs": mutag_train, "inputs": NodeInputs(7), "num_classes": 2, "iterations": 1,
+                     "show_progress": False}
     with pytest.raises(ValueError, match=message):
         kidd(**{**arguments, **change})
 

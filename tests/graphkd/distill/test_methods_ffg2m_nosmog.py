@@ -1,4 +1,5 @@
 import itertools
+import os
 
 import pytest
 import torch
@@ -281,20 +282,68 @@ def test_uniform_random_walk_follows_edges():
     assert (walks[3::4] == 3).all()
 
 
-def test_deepwalk_embeddings_are_deterministic_and_see_communities():
+def test_torch_deepwalk_embeddings_are_deterministic_and_see_communities():
     # two 8-cliques joined by one edge: embeddings within a clique are closer than across
     clique = torch.combinations(torch.arange(8)).T
     edge_index = to_undirected(torch.cat([clique, clique + 8, torch.tensor([[0], [8]])], dim=1))
     state = torch.random.get_rng_state()
     first = deepwalk_embeddings(edge_index, 16, embedding_dim=8, walk_length=10, walks_per_node=4, window_size=3,
-                                epochs=5, lr=0.05, batch_size=4, seed=3)
+                                epochs=5, lr=0.05, batch_size=4, seed=3, backend="torch")
     assert torch.equal(torch.random.get_rng_state(), state)  # the global random state is left alone
     again = deepwalk_embeddings(edge_index, 16, embedding_dim=8, walk_length=10, walks_per_node=4, window_size=3,
-                                epochs=5, lr=0.05, batch_size=4, seed=3)
+                                epochs=5, lr=0.05, batch_size=4, seed=3, backend="torch")
     assert torch.equal(first, again)
     similarity = F.normalize(first, dim=1) @ F.normalize(first, dim=1).T
     same = torch.block_diag(torch.ones(8, 8), torch.ones(8, 8)).bool() & ~torch.eye(16, dtype=torch.bool)
     assert similarity[same].mean() > similarity[~same & ~torch.eye(16, dtype=torch.bool)].mean() + 0.3
+
+
+def test_gensim_deepwalk_is_reproducible_across_processes_and_sees_communities(tmp_path):
+    pytest.importorskip("gensim")
+    import subprocess
+    import sys
+
+    clique = torch.combinations(torch.arange(8)).T
+    edge_index = to_undirected(torch.cat([clique, clique + 8, torch.tensor([[0], [8]])], dim=1))
+    settings = {"embedding_dim": 8, "walk_length": 20, "walks_per_node": 40, "window_size": 3, "epochs": 5, "seed": 3}
+    state = torch.random.get_rng_state()
+    # Node 16 has no edge: its walks are the node alone, and it still gets a vector.
+    first = deepwalk_embeddings(edge_index, 17, backend="gensim", **settings)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert first.shape == (17, 8) and first.dtype == torch.float32 and torch.isfinite(first).all()
+    assert torch.equal(first, deepwalk_embeddings(edge_index, 17, backend="auto", **settings))
+    # gensim seeds vectors from a hash of their key: a fresh interpreter (another string-hash seed)
+    # must give the same embeddings.
+    script = (
+        "import sys, torch; from torch_geometric.utils import to_undirected;"
+        "from graphkd.distill.nosmog import deepwalk_embeddings;"
+        "c = torch.combinations(torch.arange(8)).T;"
+        "e = to_undirected(torch.cat([c, c + 8, torch.tensor([[0], [8]])], dim=1));"
+        f"torch.save(deepwalk_embeddings(e, 17, backend='gensim', **{settings!r}), sys.argv[1])"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "other.pt")], check=True,
+                   env={**os.environ, "PYTHONHASHSEED": "12345"})
+    assert torch.equal(first, torch.load(tmp_path / "other.pt"))
+    similarity = F.normalize(first[:16], dim=1) @ F.normalize(first[:16], dim=1).T
+    same = torch.block_diag(torch.ones(8, 8), torch.ones(8, 8)).bool() & ~torch.eye(16, dtype=torch.bool)
+    assert similarity[same].mean() > similarity[~same & ~torch.eye(16, dtype=torch.bool)].mean() + 0.3
+    with pytest.raises(ValueError, match="backend must be"):
+        deepwalk_embeddings(edge_index, 17, backend="word2vec")
+
+
+def test_deepwalk_corpus_walks_follow_edges_and_lonely_nodes_walk_alone():
+    from graphkd.distill.nosmog import _deepwalk_walks
+
+    edge_index = to_undirected(torch.tensor([[0, 1, 2], [1, 2, 0]]))
+    walks = _deepwalk_walks(edge_index, 4, walk_length=6, walks_per_node=3)
+    assert len(walks) == 12
+    assert sorted(walk[0] for walk in walks) == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]  # every node starts 3 walks
+    edges = set(map(tuple, edge_index.T.tolist()))
+    for walk in walks:
+        if walk[0] == 3:
+            assert walk == [3]
+        else:
+            assert len(walk) == 6 and all(pair in edges for pair in itertools.pairwise(walk))
 
 
 def test_position_features_of_held_out_nodes_are_their_observed_neighbours_mean():
