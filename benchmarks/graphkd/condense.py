@@ -5,7 +5,8 @@ selection on validation) and collects its summary: ROC-AUC and accuracy of the G
 condensed set and on the full training set, the condensed size in bytes and the times. The
 full-data reference of each (dataset, GNN, seed) is trained once and shared by all methods
 (<out>/reference). Cells already finished are read back, so the table grows run by run.
-Data: $GEOKD_DATA (offline copies).
+Rows go to --json (default <out>/table.json); an existing file keeps its other cells. Data:
+$GEOKD_DATA (offline copies).
 
     GEOKD_DATA=../shared/data GEOKD_OFFLINE=1 python benchmarks/graphkd/condense.py \\
         --datasets NCI1 DD --gnns gcn gat --methods mirage random herding kcenter doscond kidd --seeds 10 \\
@@ -73,6 +74,8 @@ def main() -> None:
                              "paper_mirage_roc_auc": PAPER_MIRAGE_ROC_AUC.get((dataset, gnn))})
     target = Path(args.json) if args.json else Path(args.out) / "table.json"
     target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_file():
+        rows = merge_rows(json.loads(target.read_text()), rows)
     target.write_text(json.dumps(rows, indent=2) + "\n")
     if args.markdown:
         Path(args.markdown).write_text(markdown_table(rows))
@@ -91,6 +94,17 @@ def main() -> None:
               f"{'' if full is None else f'{100 * full:7.2f}':>7} {'' if paper is None else paper:>6} "
               f"{cell(row['condensed_accuracy']):>26} {row['condensed_bytes']:8.0f} {row['condense_seconds']:10.3f} "
               f"{row['train_seconds_condensed']:8.1f}")
+
+def merge_rows(previous: list[dict], new: list[dict]) -> list[dict]:
+    """The rows of an earlier table with this run's rows replacing those of the same (dataset, GNN,
+    method) cell, in the earlier order, new cells last: a table grows one method or dataset at a time."""
+    def key(row: dict) -> tuple:
+        return row["dataset"], row["gnn"], row["method"]
+
+    fresh = {key(row): row for row in new}
+    merged = [fresh.pop(key(row), row) for row in previous]
+    return merged + [row for row in new if key(row) in fresh]
+
 
 def markdown_table(rows: list[dict]) -> str:
     """ROC-AUC and accuracy in %, mean ± std over seeds and the mean of the 5 best by validation."""
