@@ -192,6 +192,56 @@ def _initial_graphs(graphs: Sequence[Data], count: int, num_nodes: int, generato
     return features, adjacency
 
 
+def _prepared_by_class(train_graphs: Sequence[Data], inputs: NodeInputs, num_classes: int, method: str
+                       ) -> tuple[list[Data], list[list[int]]]:
+    """Every training graph checked and reduced to what learning synthetic graphs reads (float node
+    inputs, edges, label), and the indices of each class's graphs. Raises ``ValueError`` naming the
+    graph for a missing or out-of-range label, inputs of the wrong shape or non-finite inputs, and
+    naming the classes without graphs."""
+    prepared: list[Data] = []
+    by_class: list[list[int]] = [[] for _ in range(num_classes)]
+    for index, graph in enumerate(train_graphs):
+        if getattr(graph, "y", None) is None or graph.y.numel() != 1:
+            raise ValueError(f"train_graphs[{index}] must carry one label y, got {getattr(graph, 'y', None)!r}")
+        label = int(graph.y.view(-1)[0])
+        if not 0 <= label < num_classes:
+            raise ValueError(f"train_graphs[{index}] has label {label}, outside range(num_classes={num_classes})")
+        converted = inputs(graph)
+        x = converted.x
+        if x is None or x.dim() != 2 or x.size(0) != converted.num_nodes or x.size(1) != inputs.size:
+            got = None if x is None else tuple(x.shape)
+            raise ValueError(f"train_graphs[{index}] has node inputs of shape {got} after inputs(), "
+                             f"expected ({converted.num_nodes}, {inputs.size}) (inputs.size)")
+        if not torch.isfinite(x).all():
+            raise ValueError(f"train_graphs[{index}] has non-finite node inputs (NaN or inf)")
+        # Edge features and other attributes are left out: they would only slow batching.
+        prepared.append(Data(x=x.float(), edge_index=converted.edge_index, num_nodes=converted.num_nodes,
+                             y=torch.tensor([label])))
+        by_class[label].append(index)
+    missing = [label for label, indices in enumerate(by_class) if not indices]
+    if missing:
+        raise ValueError(f"train_graphs holds no graph of class(es) {missing} (num_classes={num_classes}); "
+                         f"{method} learns graphs per class from that class's graphs")
+    return prepared, by_class
+
+
+def _synthetic_graphs(features: Sequence[Tensor], logits: Sequence[Tensor]) -> list[Data]:
+    """The learned graphs, class by class: features as learned, edges where :math:`\\sigma(\\bar\\Omega) > 0.5`
+    (both directions, no self loops), on the CPU."""
+    condensed = []
+    with torch.no_grad():
+        for label, (x, logit) in enumerate(zip(features, logits)):
+            keep = (_symmetric(logit) > 0) & _off_diagonal(logit.size(1), logit.device).bool()
+            for slot in range(x.size(0)):
+                condensed.append(Data(
+                    x=x[slot].detach().cpu().clone(),
+                    edge_index=keep[slot].nonzero().t().contiguous().cpu(),
+                    y=torch.tensor([label]),
+                    num_nodes=x.size(1),
+                ))
+    return condensed
+
+
 def _validate(train_graphs: Sequence[Data], num_classes: int, graphs_per_class: int, nodes_per_graph: int | None,
               hidden: int, num_layers: int, iterations: int, batch_size: int, lr_features: float,
               lr_adjacency: float, seed: int) -> None:
@@ -315,25 +365,8 @@ def doscond(
     device = torch.device(device)
     generator = torch.Generator().manual_seed(seed)
 
-    by_class: list[list[Data]] = [[] for _ in range(num_classes)]
-    for index, graph in enumerate(train_graphs):
-        if getattr(graph, "y", None) is None or graph.y.numel() != 1:
-            raise ValueError(f"train_graphs[{index}] must carry one label y, got {getattr(graph, 'y', None)!r}")
-        label = int(graph.y.view(-1)[0])
-        if not 0 <= label < num_classes:
-            raise ValueError(f"train_graphs[{index}] has label {label}, outside range(num_classes={num_classes})")
-        prepared = inputs(graph)
-        x = prepared.x
-        if x is None or x.dim() != 2 or x.size(0) != prepared.num_nodes or x.size(1) != inputs.size:
-            got = None if x is None else tuple(x.shape)
-            raise ValueError(f"train_graphs[{index}] has node inputs of shape {got} after inputs(), "
-                             f"expected ({prepared.num_nodes}, {inputs.size}) (inputs.size)")
-        # Only what the matching GCN reads: edge features and other attributes would slow batching.
-        by_class[label].append(Data(x=x.float(), edge_index=prepared.edge_index, num_nodes=prepared.num_nodes))
-    missing = [label for label, graphs in enumerate(by_class) if not graphs]
-    if missing:
-        raise ValueError(f"train_graphs holds no graph of class(es) {missing} (num_classes={num_classes}); "
-                         "DosCond learns graphs per class from that class's graphs")
+    prepared, members = _prepared_by_class(train_graphs, inputs, num_classes, "DosCond")
+    by_class = [[prepared[i] for i in indices] for indices in members]
 
     features, logits, sizes = [], [], []
     for graphs in by_class:
@@ -394,17 +427,7 @@ def doscond(
         if show_progress:
             steps.set_postfix(matching=f"{history['matching'][-1]:.4f}", tau=f"{temperature:.3f}")
 
-    condensed = []
-    with torch.no_grad():
-        for label, (x, logit) in enumerate(zip(features, logits)):
-            keep = (_symmetric(logit) > 0) & _off_diagonal(logit.size(1), device).bool()  # σ(Ω̄) > 0.5
-            for slot in range(x.size(0)):
-                condensed.append(Data(
-                    x=x[slot].detach().cpu().clone(),
-                    edge_index=keep[slot].nonzero().t().contiguous().cpu(),
-                    y=torch.tensor([label]),
-                    num_nodes=x.size(1),
-                ))
+    condensed = _synthetic_graphs(features, logits)
     if not math.isfinite(history["matching"][-1]):
         raise FloatingPointError("DosCond's matching loss became non-finite; lower lr_features or lr_adjacency")
     return (condensed, history) if return_history else condensed

@@ -36,9 +36,9 @@ from graphkd.condense.doscond import (
     INIT_LOGIT,
     _default_nodes,
     _initial_graphs,
-    _off_diagonal,
+    _prepared_by_class,
     _relaxed_adjacency,
-    _symmetric,
+    _synthetic_graphs,
     _temperature,
 )
 from graphkd.condense.train import NodeInputs
@@ -328,29 +328,7 @@ def kidd(
     device = torch.device(device)
     generator = torch.Generator().manual_seed(seed)
 
-    prepared_graphs: list[Data] = []
-    by_class: list[list[int]] = [[] for _ in range(num_classes)]
-    for index, graph in enumerate(train_graphs):
-        if getattr(graph, "y", None) is None or graph.y.numel() != 1:
-            raise ValueError(f"train_graphs[{index}] must carry one label y, got {getattr(graph, 'y', None)!r}")
-        label = int(graph.y.view(-1)[0])
-        if not 0 <= label < num_classes:
-            raise ValueError(f"train_graphs[{index}] has label {label}, outside range(num_classes={num_classes})")
-        prepared = inputs(graph)
-        x = prepared.x
-        if x is None or x.dim() != 2 or x.size(0) != prepared.num_nodes or x.size(1) != inputs.size:
-            got = None if x is None else tuple(x.shape)
-            raise ValueError(f"train_graphs[{index}] has node inputs of shape {got} after inputs(), "
-                             f"expected ({prepared.num_nodes}, {inputs.size}) (inputs.size)")
-        if not torch.isfinite(x).all():
-            raise ValueError(f"train_graphs[{index}] has non-finite node inputs (NaN or inf)")
-        prepared_graphs.append(Data(x=x.float(), edge_index=prepared.edge_index, num_nodes=prepared.num_nodes,
-                                    y=torch.tensor([label])))
-        by_class[label].append(index)
-    missing = [label for label, members in enumerate(by_class) if not members]
-    if missing:
-        raise ValueError(f"train_graphs holds no graph of class(es) {missing} (num_classes={num_classes}); "
-                         "KiDD learns graphs per class from that class's graphs")
+    prepared_graphs, by_class = _prepared_by_class(train_graphs, inputs, num_classes, "KiDD")
     if init_order is not None:
         order = [int(i) for i in init_order]
         bad = [i for i in order if not 0 <= i < len(train_graphs)]
@@ -416,17 +394,7 @@ def kidd(
         if show_progress:
             steps.set_postfix(krr=f"{history['krr'][-1]:.4f}", tau=f"{temperature:.3f}")
 
-    condensed = []
-    with torch.no_grad():
-        for label, (x, logit) in enumerate(zip(features, logits)):
-            keep = (_symmetric(logit) > 0) & _off_diagonal(logit.size(1), device).bool()  # σ(Ω̄) > 0.5
-            for slot in range(x.size(0)):
-                condensed.append(Data(
-                    x=x[slot].detach().cpu().clone(),
-                    edge_index=keep[slot].nonzero().t().contiguous().cpu(),
-                    y=torch.tensor([label]),
-                    num_nodes=x.size(1),
-                ))
+    condensed = _synthetic_graphs(features, logits)
     return (condensed, history) if return_history else condensed
 
 
