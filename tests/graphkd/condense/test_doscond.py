@@ -13,14 +13,7 @@ from tests.conftest import requires_cuda
 FAST = {"hidden": 16, "batch_size": 32, "show_progress": False}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """The tensors here are tiny: on a shared machine, a second intra-op thread spends more time
-    waiting for a core than it saves (measured 5-10x slower in CPU time under load)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,7 @@ from graphkd.condense.kidd import INPUT_CONSTANT, GraphSide, kidd, krr_predict, 
 from graphkd.condense.train import NodeInputs, stratified_split
 from graphkd.datasets import get_dataset
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
