@@ -368,8 +368,11 @@ def kidd(
         # Classes may have synthetic graphs of different sizes: one dense side per class.
         sides = [GraphSide.dense(x, _relaxed_adjacency(logit, temperature, generator))
                  for x, logit in zip(features, logits)]
-        kernel_train = torch.cat([torch.cat([lite_gntk(a, b, num_layers, mlp_layers) for b in sides], dim=1)
-                                  for a in sides], dim=0)
+        # K_SS is symmetric: each block above the diagonal once, mirrored below it.
+        blocks = {(i, j): lite_gntk(sides[i], sides[j], num_layers, mlp_layers)
+                  for i in range(len(sides)) for j in range(i, len(sides))}
+        kernel_train = torch.cat([torch.cat([blocks[(i, j)] if i <= j else blocks[(j, i)].t()
+                                             for j in range(len(sides))], dim=1) for i in range(len(sides))], dim=0)
         kernel_test_train = torch.cat([lite_gntk(real, side, num_layers, mlp_layers) for side in sides], dim=1)
         prediction = krr_predict(kernel_train, kernel_test_train, targets, ridge)
         krr_loss = F.cross_entropy(prediction, batch.y.view(-1))
