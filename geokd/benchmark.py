@@ -51,6 +51,17 @@ def write_json(path: str | None, payload: dict) -> None:
         print(text)
 
 
+def merge_rows(previous: list[dict], new: list[dict], keys: tuple[str, ...]) -> list[dict]:
+    """The rows of an earlier table with this run's rows replacing those with the same values under
+    ``keys``, in the earlier order, new cells last: a table grows one method or dataset at a time."""
+    def key(row: dict) -> tuple:
+        return tuple(row[name] for name in keys)
+
+    fresh = {key(row): row for row in new}
+    merged = [fresh.pop(key(row), row) for row in previous]
+    return merged + [row for row in new if key(row) in fresh]
+
+
 def benchmark_parser(description: str, sizes: list[int], size_help: str, repeat: int) -> argparse.ArgumentParser:
     """The options every benchmark script shares: a size grid, the device, repetitions, JSON output."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)

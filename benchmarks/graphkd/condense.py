@@ -20,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+from geokd.benchmark import merge_rows
 from graphkd.cli import main as graphkd_main
 
 #: Mirage's options per dataset where the defaults do not fit, chosen by the size of the condensed set
@@ -75,7 +76,7 @@ def main() -> None:
     target = Path(args.json) if args.json else Path(args.out) / "table.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_file():
-        rows = merge_rows(json.loads(target.read_text()), rows)
+        rows = merge_rows(json.loads(target.read_text()), rows, ("dataset", "gnn", "method"))
     target.write_text(json.dumps(rows, indent=2) + "\n")
     if args.markdown:
         Path(args.markdown).write_text(markdown_table(rows))
@@ -95,25 +96,14 @@ def main() -> None:
               f"{cell(row['condensed_accuracy']):>26} {row['condensed_bytes']:8.0f} {row['condense_seconds']:10.3f} "
               f"{row['train_seconds_condensed']:8.1f}")
 
-def merge_rows(previous: list[dict], new: list[dict]) -> list[dict]:
-    """The rows of an earlier table with this run's rows replacing those of the same (dataset, GNN,
-    method) cell, in the earlier order, new cells last: a table grows one method or dataset at a time."""
-    def key(row: dict) -> tuple:
-        return row["dataset"], row["gnn"], row["method"]
-
-    fresh = {key(row): row for row in new}
-    merged = [fresh.pop(key(row), row) for row in previous]
-    return merged + [row for row in new if key(row) in fresh]
-
-
 def markdown_table(rows: list[dict]) -> str:
     """ROC-AUC and accuracy in %, mean ± std over seeds and the mean of the 5 best by validation."""
 
     def pct(entry, key="mean"):
         return "n/a" if entry[key] is None else f"{100 * entry[key]:.2f}"
 
-    lines = ["| dataset | GNN | method | ROC-AUC mean ± std | top-5 of seeds by val | full data | paper (Mirage) "
-             "| accuracy mean ± std | full-data accuracy | bytes | condensation | training (condensed / full) |",
+    lines = [("| dataset | GNN | method | ROC-AUC mean ± std | top-5 of seeds by val | full data | paper (Mirage) "
+              "| accuracy mean ± std | full-data accuracy | bytes | condensation | training (condensed / full) |"),
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         auc, acc = row["condensed_roc_auc"], row["condensed_accuracy"]

@@ -4,7 +4,8 @@ For each dataset and setting, one `graphkd distill` run (10 seeds = 10 splits, v
 selection everywhere); the inductive runs give both the `ind` column (held-out test nodes) and the
 `prod` column (0.8 observed test + 0.2 held-out). Runs go to --out and resume; teachers are shared
 between the settings' runs of a dataset. Independent runs go in parallel (--jobs, one torch thread
-each). Prints a markdown table beside the papers' figures and writes JSON.
+each). Prints a markdown table beside the papers' figures and writes JSON; an existing --json file
+keeps its other cells, so the table can be grown or refreshed one method at a time.
 
     GEOKD_DATA=../shared/data GEOKD_OFFLINE=1 python benchmarks/graphkd/g2m_accuracy.py \\
         [--datasets cora citeseer] [--settings tran ind] [--methods glnn ffg2m vqgraph nosmog] \\
@@ -22,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from geokd.benchmark import machine, write_json
+from geokd.benchmark import machine, merge_rows, write_json
 
 #: Published accuracies (%) with GraphSAGE teachers on the CPF splits: GLNN (Zhang et al., ICLR 2022,
 #: Tables 3 and 5), NOSMOG (Tian et al., ICLR 2023, Table 1), VQGraph (Yang et al., ICLR 2024, Table 1).
@@ -69,6 +70,19 @@ def table_rows(summaries: list[dict]) -> list[dict]:
     return rows
 
 
+def merge_summaries(previous: list[dict], new: list[dict]) -> list[dict]:
+    """Per (dataset, setting) run summary, the earlier one with this run's models replacing its own."""
+    fresh = {(summary["dataset"], summary["setting"]): summary for summary in new}
+    merged = []
+    for summary in previous:
+        update = fresh.pop((summary["dataset"], summary["setting"]), None)
+        if update is not None:
+            summary = {**summary, **{k: v for k, v in update.items() if k != "rows"},
+                       "rows": merge_rows(summary["rows"], update["rows"], ("model",))}
+        merged.append(summary)
+    return merged + [summary for summary in new if (summary["dataset"], summary["setting"]) in fresh]
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["| dataset | setting | model | accuracy (%) mean ± std | paper | latency, 10 new nodes |",
              "|---|---|---|---|---|---|"]
@@ -98,13 +112,19 @@ def main() -> None:
     jobs = [(dataset, setting) for dataset in args.datasets for setting in args.settings]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         summaries = list(pool.map(lambda job: run_one(*job, args), jobs))
-    rows = table_rows(summaries)
+    rows, methods = table_rows(summaries), list(args.methods)
+    if args.json and Path(args.json).is_file():
+        # Grow the earlier table: this run's cells replace the same (dataset, setting, model) cells.
+        previous = json.loads(Path(args.json).read_text())
+        rows = merge_rows(previous["rows"], rows, ("dataset", "setting", "model"))
+        summaries = merge_summaries(previous["summaries"], summaries)
+        methods = list(dict.fromkeys(previous["methods"] + methods))
     table = markdown(rows)
     print(table)
     if args.markdown:
         Path(args.markdown).write_text(table + "\n")
     write_json(args.json, {"benchmark": "g2m_accuracy", "machine": machine(), "seeds": args.seeds,
-                           "methods": args.methods, "rows": rows, "summaries": summaries})
+                           "methods": methods, "rows": rows, "summaries": summaries})
 
 
 if __name__ == "__main__":

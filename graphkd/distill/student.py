@@ -11,8 +11,8 @@ patience 50). Test nodes are never looked at before the end.
 from __future__ import annotations
 
 import copy
-import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -157,6 +157,12 @@ class DistillMethod(torch.nn.Module):
         """The training loss on the mini-batch ``nodes`` (global ids of observed nodes)."""
         raise NotImplementedError
 
+    def epoch_passes(self, ctx: DistillContext) -> list[tuple[Tensor, Callable[..., Tensor]]]:
+        """The passes of one epoch, in order: ``(nodes, loss)`` pairs; each pass shuffles its nodes and
+        takes one optimizer step per mini-batch with its own loss (same signature as :meth:`loss`).
+        (default: one pass of :meth:`loss` over :meth:`training_nodes`)"""
+        return [(self.training_nodes(ctx), self.loss)]
+
 
 def label_loss(logits: Tensor, nodes: Tensor, ctx: DistillContext) -> Tensor:
     """Cross-entropy on the batch's training nodes (zero when the batch holds none)."""
@@ -234,8 +240,7 @@ def train_student(
     method = method.to(device)
     parameters = list(student.parameters()) + list(method.parameters())
     optimizer = torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
-    nodes_all = method.training_nodes(ctx)
-    step_size = nodes_all.numel() if (batch_size is None or method.full_batch) else batch_size
+    passes = method.epoch_passes(ctx)
     labels = ctx.data.y
 
     best_val, best_epoch, best_state, waited, epoch = -1.0, -1, None, 0, -1
@@ -244,18 +249,20 @@ def train_student(
     for epoch in bar:
         student.train()
         method.train()
-        order = nodes_all[torch.randperm(nodes_all.numel(), generator=generator)]
-        total = 0.0
-        for start in range(0, order.numel(), step_size):
-            nodes = order[start : start + step_size].to(device)
-            optimizer.zero_grad()
-            loss = method.loss(student, features, nodes, ctx)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{method.name}: the loss became {float(loss)} at epoch {epoch}; "
-                                         "lower the learning rate")
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach())
+        total, steps = 0.0, 0
+        for pass_nodes, pass_loss in passes:
+            order = pass_nodes[torch.randperm(pass_nodes.numel(), generator=generator)]
+            step_size = order.numel() if (batch_size is None or method.full_batch) else batch_size
+            for start in range(0, order.numel(), max(1, step_size)):
+                nodes = order[start : start + step_size].to(device)
+                optimizer.zero_grad()
+                loss = pass_loss(student, features, nodes, ctx)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"{method.name}: the loss became {float(loss)} at epoch {epoch}; "
+                                             "lower the learning rate")
+                loss.backward()
+                optimizer.step()
+                total, steps = total + float(loss.detach()), steps + 1
         student.eval()
         with torch.no_grad():
             logits = student(features).cpu()
@@ -265,7 +272,7 @@ def train_student(
             best_state = (copy.deepcopy(student.state_dict()), copy.deepcopy(method.state_dict()))
         else:
             waited += 1
-        bar.set_postfix(loss=f"{total / max(1, math.ceil(order.numel() / step_size)):.3f}", val=f"{val_acc:.3f}",
+        bar.set_postfix(loss=f"{total / max(1, steps):.3f}", val=f"{val_acc:.3f}",
                         best=f"{best_val:.3f}", refresh=False)
         if waited >= patience:
             break
