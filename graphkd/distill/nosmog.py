@@ -361,6 +361,11 @@ class NOSMOG(DistillMethod):
         dw_batch_size (int): DeepWalk's start nodes per step (``"torch"`` backend). (default: ``64``)
         dw_backend (str): :func:`deepwalk_embeddings`' backend; ``"auto"`` is the official gensim
             skip-gram when gensim is installed. (default: ``"auto"``)
+        schedule (str): ``"joint"``, one pass per epoch with :math:`\ell` as above, or
+            ``"two-pass"``, the official loop (as :class:`~graphkd.distill.glnn.GLNN`'s): each epoch
+            first steps on :math:`\lambda` times the whole loss with CE for :math:`\ell` over the
+            training nodes, then on :math:`1 - \lambda` times it with KL over the observed nodes.
+            (default: ``"joint"``)
 
     Attributes:
         config (dict): the settings in use (resolved by :meth:`prepare`).
@@ -376,8 +381,11 @@ class NOSMOG(DistillMethod):
                  rsd_weight: float | None = None, use_position: bool = True, embedding_dim: int | None = None,
                  walk_length: int | None = None, walks_per_node: int | None = None, window_size: int | None = None,
                  dw_epochs: int | None = None, dw_lr: float = 0.025, dw_batch_size: int = 64,
-                 dw_backend: str = "auto"):
+                 dw_backend: str = "auto", schedule: str = "joint"):
         super().__init__()
+        if schedule not in ("joint", "two-pass"):
+            raise ValueError(f"schedule must be 'joint' or 'two-pass', got {schedule!r}")
+        self.schedule = schedule
         if not 0.0 <= lam <= 1.0:
             raise ValueError(f"lam must be in [0, 1], got {lam}")
         for name, value in (("adv_weight", adv_weight), ("adv_eps", adv_eps), ("rsd_weight", rsd_weight)):
@@ -397,11 +405,11 @@ class NOSMOG(DistillMethod):
         self.projection: torch.nn.Module | None = None
         self.position: Tensor | None = None
         self.position_seconds = 0.0
-        self._largest_batch = 0
+        self._largest_batch: dict[str, int] = {}
 
     def prepare(self, ctx: DistillContext) -> None:
         self.config = {**nosmog_config(getattr(ctx.data, "name", None), ctx.split.setting), **self.overrides}
-        self._largest_batch = 0
+        self._largest_batch = {}
         if self.config["rsd_weight"] > 0:
             # The official transformation (Linear + ReLU) maps the student's width to its own; here to the
             # teacher's, the width of the matrix it is compared with. Built anew for every run.
@@ -437,23 +445,45 @@ class NOSMOG(DistillMethod):
             loss = loss + self.lam * label_loss(logits, nodes, ctx)
         return loss
 
-    def loss(self, student: MLP, features: Tensor, nodes: Tensor, ctx: DistillContext) -> Tensor:
-        x = features[nodes]
+    def epoch_passes(self, ctx: DistillContext) -> list:
+        if self.schedule == "joint":
+            return super().epoch_passes(ctx)
+        return [(ctx.split.train, self._label_pass), (ctx.split.observed, self._soft_pass)]
+
+    def _label_pass(self, student: MLP, features: Tensor, nodes: Tensor, ctx: DistillContext) -> Tensor:
+        labels = ctx.data.y.to(nodes.device)[nodes]
+        return self.lam * self._batch_loss(student, features, nodes, ctx, lambda z: F.cross_entropy(z, labels), "label")
+
+    def _soft_pass(self, student: MLP, features: Tensor, nodes: Tensor, ctx: DistillContext) -> Tensor:
         teacher_logits = ctx.teacher.logits.to(nodes.device)[nodes]
+        return (1.0 - self.lam) * self._batch_loss(student, features, nodes, ctx,
+                                                   lambda z: soft_label_loss(z, teacher_logits), "soft")
+
+    def loss(self, student: MLP, features: Tensor, nodes: Tensor, ctx: DistillContext) -> Tensor:
+        teacher_logits = ctx.teacher.logits.to(nodes.device)[nodes]
+        return self._batch_loss(student, features, nodes, ctx,
+                                lambda z: self._supervised(z, teacher_logits, nodes, ctx), "joint")
+
+    def _batch_loss(self, student: MLP, features: Tensor, nodes: Tensor, ctx: DistillContext,
+                    supervised: Callable[[Tensor], Tensor], batches: str) -> Tensor:
+        r""":math:`\ell(z^s(x')) + \alpha\,\ell(z^s(x' + \delta)) + \beta\,\mathcal{L}_\text{RSD}` on one
+        batch, with ``supervised`` as :math:`\ell`; ``batches`` names the pass whose batch sizes
+        decide which batch is short."""
+        x = features[nodes]
         logits, hidden = _forward_with_preactivation(student, x)
-        loss = self._supervised(logits, teacher_logits, nodes, ctx)
+        loss = supervised(logits)
         if self.adv_weight > 0:
             def objective(inputs: Tensor) -> Tensor:
-                return self._supervised(student(inputs), teacher_logits, nodes, ctx)
+                return supervised(student(inputs))
 
             delta = pgd_perturbation(objective, x, self.config["adv_eps"], self.adv_steps)
             loss = loss + self.adv_weight * objective(x + delta)
-        # RSD only on full-size batches (the largest seen since prepare): the official code drops an
-        # epoch's short last batch, and keeping it for RSD wrecks training on Cora inductive, where
-        # 2,058 observed nodes leave a 10-node batch each epoch (validation 52% instead of 84%;
+        # RSD only on full-size batches (the largest of the pass seen since prepare): the official code
+        # drops an epoch's short last batch, and keeping it for RSD wrecks training on Cora inductive,
+        # where 2,058 observed nodes leave a 10-node batch each epoch (validation 52% instead of 84%;
         # batches of 500, or no RSD on the short batch, train normally).
-        self._largest_batch = max(self._largest_batch, nodes.numel())
-        if self.config["rsd_weight"] > 0 and nodes.numel() == self._largest_batch:
+        largest = self._largest_batch[batches] = max(self._largest_batch.get(batches, 0), nodes.numel())
+        if self.config["rsd_weight"] > 0 and nodes.numel() == largest:
             if self.projection is None:
                 raise RuntimeError("NOSMOG.prepare(ctx) must run before the loss (it builds the RSD projection)")
             projected = F.dropout(F.relu(self.projection(hidden)), student.dropout, self.training)

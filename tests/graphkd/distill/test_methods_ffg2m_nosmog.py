@@ -254,6 +254,43 @@ def test_nosmog_label_loss_and_switches():
         NOSMOG(adv_eps=-1.0)
 
 
+def test_nosmog_two_pass_schedule():
+    """The official loop: lam x (CE + alpha CE_adv + beta RSD) over the training nodes, then
+    (1 - lam) x (KL + alpha KL_adv + beta RSD) over the observed nodes, short batches judged per pass."""
+    data = tiny_graph()
+    ctx = tiny_context(data, "ind")
+    torch.manual_seed(0)
+    student = MLP(data.num_features, 8, data.num_classes, dropout=0.0)
+    method = NOSMOG(lam=0.3, adv_weight=0.0, rsd_weight=0.5, use_position=False, schedule="two-pass")
+    method.prepare(ctx)
+    method.eval()
+    passes = method.epoch_passes(ctx)
+    assert [nodes.tolist() for nodes, _ in passes] == [ctx.split.train.tolist(), ctx.split.observed.tolist()]
+    (train, label_pass), (observed, soft_pass) = passes
+
+    def rsd(nodes):
+        projected = torch.relu(method.projection(student.hidden_layers[0][0](data.x[nodes])))
+        teacher = ctx.teacher.hidden[nodes]
+        return ((teacher @ teacher.T - projected @ projected.T) ** 2).mean()
+
+    with torch.no_grad():
+        logits = student(data.x)
+        p = ctx.teacher.logits.softmax(-1)
+        ce = F.cross_entropy(logits[train], data.y[train])
+        assert torch.allclose(label_pass(student, data.x, train, ctx), 0.3 * (ce + 0.5 * rsd(train)), atol=1e-6)
+        kl = (p[observed] * (p[observed].log() - logits[observed].log_softmax(-1))).sum(-1).mean()
+        assert torch.allclose(soft_pass(student, data.x, observed, ctx), 0.7 * (kl + 0.5 * rsd(observed)), atol=1e-6)
+        # the label pass's batch is smaller than the soft pass's, yet full-size for its own pass
+        assert train.numel() < observed.numel()
+        short = observed[:3]
+        kl_short = (p[short] * (p[short].log() - logits[short].log_softmax(-1))).sum(-1).mean()
+        assert torch.allclose(soft_pass(student, data.x, short, ctx), 0.7 * kl_short, atol=1e-6)
+    joint = NOSMOG(use_position=False).epoch_passes(ctx)
+    assert len(joint) == 1 and torch.equal(joint[0][0], ctx.split.observed)
+    with pytest.raises(ValueError, match="schedule must be"):
+        NOSMOG(schedule="alternating")
+
+
 def test_nosmog_official_configuration():
     assert nosmog_config("cora", "tran")["adv_eps"] == 0.04
     assert nosmog_config("cora", "ind")["adv_eps"] == 0.05
