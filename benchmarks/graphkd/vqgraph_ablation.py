@@ -28,25 +28,11 @@ from pathlib import Path
 import torch
 
 from geokd.benchmark import machine, write_json
-from geokd.checkpoint import load_checkpoint
 from geokd.seed import seed_everything
 from graphkd.distill.data import load_node_dataset, make_split
 from graphkd.distill.student import DistillContext, student_defaults, train_student
-from graphkd.distill.teacher import TeacherOutput, train_teacher
+from graphkd.distill.teacher import cached_teacher
 from graphkd.distill.vqgraph import VQGraph
-from graphkd.nn.teachers import TEACHER_DEFAULTS, build_teacher
-
-
-def teacher_for(data, split, seed: int, teacher_dir: Path | None) -> TeacherOutput:
-    path = None if teacher_dir is None else teacher_dir / f"sage-{split.setting}-seed{seed}.pt"
-    if path is not None and path.is_file():
-        state = load_checkpoint(path)
-        return TeacherOutput(state["logits"], state["hidden"], state["scores"])
-    seed_everything(seed)
-    defaults = TEACHER_DEFAULTS["sage"]
-    model = build_teacher("sage", data.num_features, data.num_classes)
-    return train_teacher(model, data, split, lr=defaults["lr"], weight_decay=defaults["weight_decay"],
-                         fan_out=defaults["fan_out"], batch_size=defaults["batch_size"], seed=seed)
 
 
 class Prepared(VQGraph):
@@ -74,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     for seed in range(args.seeds):
         split = make_split(data, args.setting, seed)
-        ctx = DistillContext(data, split, teacher_for(data, split, seed, args.teacher_dir), data.num_classes,
+        ctx = DistillContext(data, split, cached_teacher(data, split, seed, args.teacher_dir), data.num_classes,
                              torch.device("cpu"), seed)
         seed_everything(seed)
         prepared = VQGraph()

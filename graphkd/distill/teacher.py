@@ -15,6 +15,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -22,9 +23,12 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import subgraph
 
+from geokd.checkpoint import load_checkpoint
 from geokd.distributed import DistributedContext
 from geokd.log import progress
+from geokd.seed import seed_everything
 from graphkd.distill.data import NodeSplit
+from graphkd.nn.teachers import TEACHER_DEFAULTS, build_teacher
 
 
 @dataclass
@@ -214,3 +218,19 @@ def train_teacher(
     if split.test_ind.numel():
         scores["test_ind"] = accuracy(logits[split.test_ind], data.y[split.test_ind])
     return TeacherOutput(logits, hidden, scores, seconds, epoch + 1, best_epoch)
+
+
+def cached_teacher(data: Data, split: NodeSplit, seed: int, teacher_dir=None, name: str = "sage") -> TeacherOutput:
+    """The seed's teacher outputs from ``teacher_dir`` (the ``<name>-<setting>-seed<k>.pt`` files that
+    ``graphkd distill --teacher-dir`` writes) when the file is there, else a teacher trained with the
+    defaults of :data:`graphkd.nn.teachers.TEACHER_DEFAULTS` (not saved)."""
+    path = None if teacher_dir is None else Path(teacher_dir) / f"{name}-{split.setting}-seed{seed}.pt"
+    if path is not None and path.is_file():
+        state = load_checkpoint(path)
+        return TeacherOutput(state["logits"], state["hidden"], state["scores"], state.get("seconds", 0.0),
+                             state.get("epochs", 0), state.get("best_epoch", -1))
+    seed_everything(seed)
+    defaults = TEACHER_DEFAULTS[name]
+    model = build_teacher(name, data.num_features, data.num_classes)
+    return train_teacher(model, data, split, lr=defaults["lr"], weight_decay=defaults["weight_decay"],
+                         fan_out=defaults.get("fan_out"), batch_size=defaults.get("batch_size", 512), seed=seed)

@@ -1,8 +1,12 @@
 import json
 
 import pytest
+import torch
 
+from geokd.checkpoint import load_checkpoint
 from graphkd.cli import main
+from graphkd.distill.data import load_node_dataset, make_split
+from graphkd.distill.teacher import cached_teacher
 
 
 def test_distill_cli_production_setting_resumes_and_exports(tmp_path, capsys):
@@ -28,6 +32,13 @@ def test_distill_cli_production_setting_resumes_and_exports(tmp_path, capsys):
     assert main(argv) == 0
     assert (out / "records" / "seed0.json").stat().st_mtime_ns == before
     assert (out / "log.txt").read_text().count("teacher") == log_lines
+
+    # Benchmarks read the cached teacher back through cached_teacher.
+    data = load_node_dataset("cora")
+    cached = cached_teacher(data, make_split(data, "ind", 0), 0, out / "teachers")
+    state = load_checkpoint(out / "teachers" / "sage-ind-seed0.pt")
+    assert torch.equal(cached.logits, state["logits"]) and torch.equal(cached.hidden, state["hidden"])
+    assert cached.scores == state["scores"] and cached.best_epoch == state["best_epoch"]
 
     assert main(["export", "--ckpt", str(out / "students" / "glnn-seed0.pt"), "--out", str(tmp_path / "serve"),
                  "--formats", "torchscript"]) == 0
