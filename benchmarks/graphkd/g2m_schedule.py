@@ -31,11 +31,10 @@ from geokd.seed import seed_everything
 from graphkd.distill.data import load_node_dataset, make_split
 from graphkd.distill.glnn import GLNN
 from graphkd.distill.nosmog import NOSMOG
-from graphkd.distill.student import DistillContext, student_defaults, train_student
+from graphkd.distill.student import SCHEDULES, DistillContext, student_defaults, train_student
 from graphkd.distill.teacher import cached_teacher
 
 METHODS = {"glnn": GLNN, "nosmog": NOSMOG}
-SCHEDULES = ("joint", "two-pass")
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from graphkd.distill.student import DistillContext, DistillMethod, label_loss, soft_label_loss
+from graphkd.distill.student import SCHEDULES, DistillContext, DistillMethod, label_loss, soft_label_loss
 from graphkd.nn.mlp import MLP
 
 
@@ -54,7 +54,6 @@ class GLNN(DistillMethod):
     """
 
     name = "glnn"
-    SCHEDULES = ("joint", "two-pass")
 
     def __init__(self, lam: float = 0.0, temperature: float = 1.0, schedule: str = "two-pass"):
         super().__init__()
@@ -62,8 +61,8 @@ class GLNN(DistillMethod):
             raise ValueError(f"lam must be in [0, 1], got {lam}")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
-        if schedule not in self.SCHEDULES:
-            raise ValueError(f"schedule must be one of {self.SCHEDULES}, got {schedule!r}")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
         self.lam, self.temperature, self.schedule = lam, temperature, schedule
 
     def epoch_passes(self, ctx: DistillContext) -> list:

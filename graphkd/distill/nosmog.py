@@ -70,7 +70,7 @@ from torch_geometric.typing import WITH_PYG_LIB
 from torch_geometric.utils import scatter, sort_edge_index, subgraph
 
 from graphkd.distill.data import NodeSplit
-from graphkd.distill.student import DistillContext, DistillMethod, label_loss, soft_label_loss
+from graphkd.distill.student import SCHEDULES, DistillContext, DistillMethod, label_loss, soft_label_loss
 from graphkd.nn.mlp import MLP
 
 #: Official per-(dataset, setting) settings (``MLP`` entries of ``tran.conf.yaml`` / ``ind.conf.yaml``):
@@ -383,8 +383,8 @@ class NOSMOG(DistillMethod):
                  dw_epochs: int | None = None, dw_lr: float = 0.025, dw_batch_size: int = 64,
                  dw_backend: str = "auto", schedule: str = "joint"):
         super().__init__()
-        if schedule not in ("joint", "two-pass"):
-            raise ValueError(f"schedule must be 'joint' or 'two-pass', got {schedule!r}")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
         self.schedule = schedule
         if not 0.0 <= lam <= 1.0:
             raise ValueError(f"lam must be in [0, 1], got {lam}")

@@ -164,6 +164,11 @@ class DistillMethod(torch.nn.Module):
         return [(self.training_nodes(ctx), self.loss)]
 
 
+#: Epoch schedules of methods with a label term and a soft-label term: one joint pass per epoch, or the
+#: official GLNN / NOSMOG loop of a label pass then a soft-label pass (:meth:`DistillMethod.epoch_passes`).
+SCHEDULES = ("joint", "two-pass")
+
+
 def label_loss(logits: Tensor, nodes: Tensor, ctx: DistillContext) -> Tensor:
     """Cross-entropy on the batch's training nodes (zero when the batch holds none)."""
     is_train = torch.isin(nodes, ctx.split.train.to(nodes.device))
