@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 
 from geokd.extension import format_info
 
-
 ENVIRONMENT_HELP = """
 environment:
   GEOKD_DATA     folder with raw datasets (read-only is fine), laid out as in its documentation

@@ -5,7 +5,7 @@ Compiled ops live in ``torch.ops.graphkd`` and are wrapped in :mod:`graphkd.ops`
 """
 
 from geokd import __version__
-from graphkd._ext import extension_info
 from graphkd import ops
+from graphkd._ext import extension_info
 
 __all__ = ["__version__", "extension_info", "ops"]

@@ -15,7 +15,7 @@ def _plan(**env):
     environment.update(env)
     return subprocess.run(
         [sys.executable, "setup.py", "--version"], cwd=REPO_ROOT, env=environment, capture_output=True, text=True,
-        timeout=300,
+        timeout=300, check=False,
     )
 
 

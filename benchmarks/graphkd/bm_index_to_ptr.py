@@ -33,9 +33,9 @@ def main() -> None:
         row = {
             "entries": numel,
             "rows": size,
-            "geokd": measure(lambda: index_to_ptr(index, size), device, repeat=args.repeat),
-            "pyg_index2ptr": measure(lambda: index2ptr(index, size), device, repeat=args.repeat),
-            "searchsorted": measure(lambda: _index_to_ptr_reference(index, size), device, repeat=args.repeat),
+            "geokd": measure(lambda index=index, size=size: index_to_ptr(index, size), device, repeat=args.repeat),
+            "pyg_index2ptr": measure(lambda index=index, size=size: index2ptr(index, size), device, repeat=args.repeat),
+            "searchsorted": measure(lambda index=index, size=size: _index_to_ptr_reference(index, size), device, repeat=args.repeat),
         }
         # Includes the input checks (range and order), which the peers skip.
         row["speedup_vs_pyg"] = row["pyg_index2ptr"]["median_ms"] / row["geokd"]["median_ms"]

@@ -26,8 +26,8 @@ def main() -> None:
         assert torch.equal(morton_encode(coords), _morton_encode_reference(coords)), "disagrees with the reference"
         row = {
             "points": num_points,
-            "geokd": measure(lambda: morton_encode(coords), device, repeat=args.repeat),
-            "torch_reference": measure(lambda: _morton_encode_reference(coords), device, warmup=1, repeat=args.repeat),
+            "geokd": measure(lambda coords=coords: morton_encode(coords), device, repeat=args.repeat),
+            "torch_reference": measure(lambda coords=coords: _morton_encode_reference(coords), device, warmup=1, repeat=args.repeat),
         }
         row["speedup"] = row["torch_reference"]["median_ms"] / row["geokd"]["median_ms"]
         rows.append(row)

@@ -26,7 +26,7 @@ class TooManyItemsetsError(ValueError):
 
 
 class _Node:
-    __slots__ = ("item", "count", "parent", "children", "next")
+    __slots__ = ("children", "count", "item", "next", "parent")
 
     def __init__(self, item: int, parent: _Node | None):
         self.item = item
@@ -36,7 +36,7 @@ class _Node:
         self.next: _Node | None = None  # next node holding the same item
 
 
-def resolve_min_support(min_support: float | int, num_transactions: int) -> int:
+def resolve_min_support(min_support: float, num_transactions: int) -> int:
     """An absolute count from an absolute (int >= 1) or relative (float in (0, 1]) threshold."""
     if isinstance(min_support, bool):
         raise TypeError("min_support must be an int count or a float fraction, got a bool")
@@ -113,7 +113,7 @@ def _mine(weighted, min_count: int, suffix: tuple[int, ...], out: dict, max_leng
 
 def fpgrowth(
     transactions: Sequence[Iterable[int]],
-    min_support: float | int,
+    min_support: float,
     max_length: int | None = None,
     max_itemsets: int | None = None,
 ) -> dict[frozenset, int]:

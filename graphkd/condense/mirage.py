@@ -244,7 +244,7 @@ def _feature_table(features: Tensor | None, categories: Tensor) -> list[list[flo
 def condense(
     graphs: Sequence[Data],
     num_hops: int = 2,
-    min_support: float | int = 0.1,
+    min_support: float = 0.1,
     max_length: int | None = None,
     node_strategy: Strategy = "auto",
     edge_strategy: Strategy = "auto",

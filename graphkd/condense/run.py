@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from geokd.checkpoint import load_checkpoint, save_checkpoint
 from geokd.distributed import cleanup, init_distributed
 from geokd.log import get_logger, progress
-from geokd.checkpoint import load_checkpoint, save_checkpoint
 from graphkd.condense.coreset import SELECTORS, graph_embeddings, select_per_class
 from graphkd.condense.mirage import condense, training_set
 from graphkd.condense.train import NodeInputs, stratified_split, train_graph_classifier
@@ -106,8 +105,8 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
     val = [graphs[i] for i in val_index]
     test = [graphs[i] for i in test_index]
     inputs = NodeInputs.for_graphs(graphs)
-    common = dict(inputs=inputs, num_classes=dataset.num_classes, gnn=args.gnn, num_layers=args.hops,
-                  hidden=args.hidden, epochs=args.epochs, seed=seed, device=args.device)
+    common = {"inputs": inputs, "num_classes": dataset.num_classes, "gnn": args.gnn, "num_layers": args.hops,
+              "hidden": args.hidden, "epochs": args.epochs, "seed": seed, "device": args.device}
     full, full_model = full_data_reference(train, val, test, common, args, seed)
 
     seed_dir = out / f"seed{seed}"
@@ -198,8 +197,8 @@ def format_table(args, summary: dict, num_seeds: int) -> str:
         f"{'':12} {'ROC-AUC':32} {'accuracy':32}",
         f"{'full data':12} {cell('full_roc_auc'):32} {cell('full_accuracy'):32}",
         f"{'condensed':12} {cell('condensed_roc_auc'):32} {cell('condensed_accuracy'):32}",
-        f"condensed size {summary['condensed_bytes']:.0f} bytes; condensation {summary['condense_seconds']:.3f} s; "
-        f"training {summary['train_seconds_full']:.1f} s full vs {summary['train_seconds_condensed']:.1f} s condensed",
+        (f"condensed size {summary['condensed_bytes']:.0f} bytes; condensation {summary['condense_seconds']:.3f} s; "
+         f"training {summary['train_seconds_full']:.1f} s full vs {summary['train_seconds_condensed']:.1f} s condensed"),
     ]
     return "\n".join(lines)
 

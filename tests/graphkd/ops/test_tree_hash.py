@@ -206,8 +206,9 @@ def test_hash_collisions_cannot_merge_trees():
 
 
 def test_mutag_matches_reference():
-    from graphkd.datasets import TUDataset
     from torch_geometric.data import Batch
+
+    from graphkd.datasets import TUDataset
 
     batch = Batch.from_data_list(list(TUDataset("MUTAG")))
     node_labels, edge_labels = batch.x.argmax(dim=1), batch.edge_attr.argmax(dim=1)
@@ -218,9 +219,10 @@ def test_mutag_matches_reference():
 
 def test_nci1_partition_matches_networkx_weisfeiler_lehman(shared_data):
     import networkx as nx
-    from graphkd.datasets import TUDataset
     from torch_geometric.data import Batch
     from torch_geometric.utils import to_networkx
+
+    from graphkd.datasets import TUDataset
 
     dataset = TUDataset("NCI1")[:600]
     batch = Batch.from_data_list(list(dataset))
