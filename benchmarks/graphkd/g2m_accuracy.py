@@ -9,7 +9,8 @@ keeps its other cells, so the table can be grown or refreshed one method at a ti
 
     GEOKD_DATA=../shared/data GEOKD_OFFLINE=1 python benchmarks/graphkd/g2m_accuracy.py \\
         [--datasets cora citeseer] [--settings tran ind] [--methods glnn ffg2m vqgraph nosmog] \\
-        [--seeds 10] [--jobs 2] --out runs/g2m [--json table.json] [--markdown table.md]
+        [--seeds 10] [--teacher-select loss|accuracy] [--jobs 2] --out runs/g2m [--json table.json] \\
+        [--markdown table.md]
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def run_one(dataset: str, setting: str, args: argparse.Namespace) -> dict:
                "--teacher-dir", str(Path(args.out) / "teachers" / dataset), "--json"]
     if args.fan_out:
         command += ["--fan-out", args.fan_out]
+    if args.teacher_select:
+        command += ["--teacher-select", args.teacher_select]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", GEOKD_PROGRESS="0")
     started = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -101,6 +104,9 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["glnn", "ffg2m", "vqgraph", "nosmog"])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--fan-out", default=None, help="teacher sampling, e.g. 5,5 or full (default: the CLI's)")
+    parser.add_argument("--teacher-select", choices=["loss", "accuracy"], default=None,
+                        help="validation score that keeps the teacher's epoch (default: the CLI's, loss); "
+                             "use a fresh --out for another choice, its teachers are cached there")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, one torch thread each (default: 2)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--json", default=None)
@@ -124,7 +130,7 @@ def main() -> None:
     if args.markdown:
         Path(args.markdown).write_text(table + "\n")
     write_json(args.json, {"benchmark": "g2m_accuracy", "machine": machine(), "seeds": args.seeds,
-                           "methods": methods, "rows": rows, "summaries": summaries})
+                           "teacher_select": args.teacher_select or "loss", "methods": methods, "rows": rows, "summaries": summaries})
 
 
 if __name__ == "__main__":
