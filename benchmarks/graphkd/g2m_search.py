@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--method", choices=sorted(METHODS), default="nosmog")
     parser.add_argument("--grid", nargs="*", default=[], help="key=value1,value2 ... (student or method options)")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="run seeds first-seed .. first-seed + seeds - 1 (to split a search between processes, "
+                             "each with its own --results; merge_results joins the files)")
     parser.add_argument("--teacher-root", type=Path, default=None,
                         help="directory holding one teacher directory per dataset (e.g. runs/g2m/teachers)")
     parser.add_argument("--results", type=Path, required=True, help="JSON file of finished runs (resumed)")
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
                               torch.device("cpu"), seed)
 
     started = time.perf_counter()
-    outcome = grid_search(args.method, context, range(args.seeds), grid, dataset=args.dataset,
+    outcome = grid_search(args.method, context, range(args.first_seed, args.first_seed + args.seeds), grid, dataset=args.dataset,
                           results=args.results, log=lambda line: print(line, file=sys.stderr, flush=True))
     test = "test_ind" if args.setting == "ind" else "test"
     print(f"| setting | validation (%) | {test} (%) |\n|---|---|---|")
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"| {row['setting']}{mark} | {row['val_mean']:.2f} ± {row['val_std']:.2f} | "
               f"{row[f'{test}_mean']:.2f} ± {row[f'{test}_std']:.2f} |")
     payload = {"benchmark": "g2m_search", "dataset": args.dataset, "setting": args.setting, "method": args.method,
-               "seeds": args.seeds, **outcome, "seconds": time.perf_counter() - started, "machine": machine()}
+               "seeds": args.seeds, "first_seed": args.first_seed, **outcome, "seconds": time.perf_counter() - started, "machine": machine()}
     if args.json:
         write_json(args.json, payload)
     return payload
