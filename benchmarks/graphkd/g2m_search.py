@@ -8,7 +8,8 @@ part in the choice. Runs are saved to ``--results`` after each one, so the searc
     GEOKD_DATA=../shared/data GEOKD_OFFLINE=1 python benchmarks/graphkd/g2m_search.py \\
         --dataset cora --setting tran --method nosmog \\
         --grid adv_eps=0.02,0.04,0.08 rsd_weight=0.05,0.1,0.3 [--seeds 10] \\
-        [--teacher-root runs/g2m/teachers] --results runs/g2m_search/cora-nosmog.json [--json out.json]
+        [--first-seed 0] [--teacher-root runs/g2m/teachers] --results runs/g2m_search/cora-nosmog.json \\
+        [--merge other-process.json ...] [--json out.json]
 
 Prints one row per setting (mean ± std of validation and test accuracy, %), the chosen one marked.
 """
@@ -25,7 +26,7 @@ import torch
 from geokd.benchmark import machine, write_json
 from graphkd.distill.data import load_node_dataset, make_split
 from graphkd.distill.run import METHODS
-from graphkd.distill.search import grid_search, parse_grid
+from graphkd.distill.search import grid_search, merge_results, parse_grid
 from graphkd.distill.student import DistillContext
 from graphkd.distill.teacher import cached_teacher
 
@@ -38,8 +39,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--grid", nargs="*", default=[], help="key=value1,value2 ... (student or method options)")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0,
-                        help="run seeds first-seed .. first-seed + seeds - 1 (to split a search between processes, "
-                             "each with its own --results; merge_results joins the files)")
+                        help="run seeds first-seed .. first-seed + seeds - 1 (to split a search between "
+                             "processes, each with its own --results)")
+    parser.add_argument("--merge", nargs="+", type=Path, default=[],
+                        help="results files of such processes, joined into --results before the search")
     parser.add_argument("--teacher-root", type=Path, default=None,
                         help="directory holding one teacher directory per dataset (e.g. runs/g2m/teachers)")
     parser.add_argument("--results", type=Path, required=True, help="JSON file of finished runs (resumed)")
@@ -57,8 +60,11 @@ def main(argv: list[str] | None = None) -> dict:
                               torch.device("cpu"), seed)
 
     started = time.perf_counter()
-    outcome = grid_search(args.method, context, range(args.first_seed, args.first_seed + args.seeds), grid, dataset=args.dataset,
-                          results=args.results, log=lambda line: print(line, file=sys.stderr, flush=True))
+    if args.merge:
+        merge_results([*args.merge, *([args.results] if args.results.is_file() else [])], args.results)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    outcome = grid_search(args.method, context, seeds, grid, dataset=args.dataset, results=args.results,
+                          log=lambda line: print(line, file=sys.stderr, flush=True))
     test = "test_ind" if args.setting == "ind" else "test"
     print(f"| setting | validation (%) | {test} (%) |\n|---|---|---|")
     for i, row in enumerate(outcome["rows"]):
@@ -66,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"| {row['setting']}{mark} | {row['val_mean']:.2f} ± {row['val_std']:.2f} | "
               f"{row[f'{test}_mean']:.2f} ± {row[f'{test}_std']:.2f} |")
     payload = {"benchmark": "g2m_search", "dataset": args.dataset, "setting": args.setting, "method": args.method,
-               "seeds": args.seeds, "first_seed": args.first_seed, **outcome, "seconds": time.perf_counter() - started, "machine": machine()}
+               "seeds": list(seeds), **outcome, "seconds": time.perf_counter() - started, "machine": machine()}
     if args.json:
         write_json(args.json, payload)
     return payload

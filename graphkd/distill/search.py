@@ -120,6 +120,35 @@ def _save(path: Path | None, runs: dict, header: dict) -> None:
     os.replace(temporary, path)
 
 
+def merge_results(sources: Sequence[str | os.PathLike], target: str | os.PathLike) -> int:
+    """Join the results files of a search split between processes (``--first-seed``) into ``target``.
+
+    Every file must hold a search of the same method and dataset; a run present in two files with
+    different scores is refused. ``target`` may be one of the sources. Returns the number of runs.
+    """
+    runs: dict = {}
+    header: dict | None = None
+    for source in sources:
+        path = Path(source)
+        if not path.is_file():
+            raise ValueError(f"results file {path} does not exist")
+        stored = json.loads(path.read_text())
+        this = {"method": stored.get("method"), "dataset": stored.get("dataset"), "grid": stored.get("grid")}
+        if header is None:
+            header = this
+        _load(path, header)  # same checks as a resumed search
+        for key, per_seed in stored["runs"].items():
+            for seed, scores in per_seed.items():
+                known = runs.setdefault(key, {}).get(seed)
+                if known is not None and known != scores:
+                    raise ValueError(f"{path}: seed {seed} of setting {key} differs from an earlier file's")
+                runs[key][seed] = scores
+    if header is None:
+        raise ValueError("sources must name at least one results file")
+    _save(Path(target), runs, header)
+    return sum(len(per_seed) for per_seed in runs.values())
+
+
 def grid_search(method: str | type, contexts: Callable[[int], DistillContext], seeds: Sequence[int],
                 grid: dict[str, list], dataset: str | None = None, results: str | os.PathLike | None = None,
                 log: Callable[[str], None] | None = None) -> dict:

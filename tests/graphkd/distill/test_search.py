@@ -6,7 +6,14 @@ import torch
 from graphkd.distill.data import make_split
 from graphkd.distill.glnn import GLNN
 from graphkd.distill.nosmog import NOSMOG
-from graphkd.distill.search import expand_grid, grid_search, parse_grid, select_by_validation, split_options
+from graphkd.distill.search import (
+    expand_grid,
+    grid_search,
+    merge_results,
+    parse_grid,
+    select_by_validation,
+    split_options,
+)
 from graphkd.distill.student import DistillContext, student_defaults, train_student
 from graphkd.distill.teacher import TeacherOutput
 from tests.graphkd.distill.graphs import TINY_SPLIT, tiny_graph
@@ -105,3 +112,31 @@ def test_grid_search_refuses_foreign_or_corrupt_results(tmp_path):
         grid_search("gnnless", _contexts(data, []), [0], {}, dataset="tiny")
     with pytest.raises(ValueError, match="at least one seed"):
         grid_search(GLNN, _contexts(data, []), [], {}, dataset="tiny")
+
+
+def test_merge_results_joins_a_split_search(tmp_path):
+    torch.set_num_threads(1)
+    data = tiny_graph()
+    grid = {"lam": [0.0, 0.5], "epochs": [4], "patience": [4]}
+    first, second, merged = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "merged.json"
+    grid_search(GLNN, _contexts(data, []), [0], grid, dataset="tiny", results=first)
+    grid_search(GLNN, _contexts(data, []), [1], grid, dataset="tiny", results=second)
+    assert merge_results([first, second], merged) == 4
+    calls = []
+    joined = grid_search(GLNN, _contexts(data, calls), [0, 1], grid, dataset="tiny", results=merged)
+    assert calls == []
+    whole = grid_search(GLNN, _contexts(data, []), [0, 1], grid, dataset="tiny", results=tmp_path / "whole.json")
+    assert joined == whole
+
+    stored = json.loads(second.read_text())
+    key = next(iter(stored["runs"]))
+    stored["runs"][key]["0"] = {"val": 1.0, "test": 2.0}  # a seed-0 run that disagrees with the first file
+    second.write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match="seed 0 of setting"):
+        merge_results([first, second], merged)
+    stored["method"] = "NOSMOG"
+    second.write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match="method 'NOSMOG'"):
+        merge_results([first, second], merged)
+    with pytest.raises(ValueError, match="does not exist"):
+        merge_results([tmp_path / "missing.json"], merged)
