@@ -54,11 +54,16 @@ PAPER = {
 }
 
 
-def build_method(name: str):
+def method_class(name: str) -> type:
+    """The :class:`DistillMethod` subclass registered as ``name`` in :data:`METHODS`."""
     if name not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {name!r}")
     module_name, class_name = METHODS[name].split(":")
-    return getattr(importlib.import_module(module_name), class_name)()
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def build_method(name: str):
+    return method_class(name)()
 
 
 def _write_json(path: Path, payload: dict) -> None:

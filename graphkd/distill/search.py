@@ -17,7 +17,6 @@ so an interrupted search resumes where it stopped.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import itertools
 import json
@@ -132,12 +131,14 @@ def merge_results(sources: Sequence[str | os.PathLike], target: str | os.PathLik
         path = Path(source)
         if not path.is_file():
             raise ValueError(f"results file {path} does not exist")
-        stored = json.loads(path.read_text())
-        this = {"method": stored.get("method"), "dataset": stored.get("dataset"), "grid": stored.get("grid")}
+        try:
+            stored = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not a search results file ({error})") from error
         if header is None:
-            header = this
-        _load(path, header)  # same checks as a resumed search
-        for key, per_seed in stored["runs"].items():
+            header = {"method": stored.get("method"), "dataset": stored.get("dataset"), "grid": stored.get("grid")}
+        runs_here = _load(path, header)  # the checks of a resumed search
+        for key, per_seed in runs_here.items():
             for seed, scores in per_seed.items():
                 known = runs.setdefault(key, {}).get(seed)
                 if known is not None and known != scores:
@@ -172,12 +173,9 @@ def grid_search(method: str | type, contexts: Callable[[int], DistillContext], s
         ``prod`` when the setting is inductive) over seeds, in %.
     """
     if isinstance(method, str):
-        from graphkd.distill.run import METHODS
+        from graphkd.distill.run import method_class as registered
 
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-        module_name, class_name = METHODS[method].split(":")
-        method_class = getattr(importlib.import_module(module_name), class_name)
+        method_class = registered(method)
     else:
         method_class = method
     seeds = list(seeds)

@@ -140,3 +140,6 @@ def test_merge_results_joins_a_split_search(tmp_path):
         merge_results([first, second], merged)
     with pytest.raises(ValueError, match="does not exist"):
         merge_results([tmp_path / "missing.json"], merged)
+    (tmp_path / "corrupt.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not a search results file"):
+        merge_results([tmp_path / "corrupt.json"], merged)
