@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import json
+import math
 import os
 import statistics
 from collections.abc import Callable, Sequence
@@ -54,7 +55,13 @@ def parse_grid(entries: Sequence[str]) -> dict[str, list]:
             raise ValueError(f"grid entries must look like key=value1,value2, got {entry!r}")
         if key in grid:
             raise ValueError(f"grid key {key!r} is given twice")
-        grid[key] = [_parse_value(v.strip()) for v in values.split(",") if v.strip()]
+        parsed = [_parse_value(v.strip()) for v in values.split(",") if v.strip()]
+        if not parsed:
+            raise ValueError(f"grid entry {entry!r} has no values")
+        bad = [v for v in parsed if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            raise ValueError(f"grid key {key!r} has non-finite values {bad}")
+        grid[key] = parsed
     return grid
 
 

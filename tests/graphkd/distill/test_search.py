@@ -25,7 +25,8 @@ def test_parse_grid_types_and_errors():
     assert grid == {"adv_eps": [0.02, 0.04], "adv_steps": [3], "schedule": ["joint", "two-pass"],
                     "use_position": [False], "batch_size": [None]}
     assert isinstance(grid["adv_steps"][0], int)
-    for bad in (["adv_eps"], ["=0.1"], ["adv_eps="], ["lr=0.1", "lr=0.2"]):
+    for bad in (["adv_eps"], ["=0.1"], ["adv_eps="], ["adv_eps=,"], ["lr=0.1", "lr=0.2"], ["rsd_weight=0.1,nan"],
+                ["lr=inf"]):
         with pytest.raises(ValueError, match="grid"):
             parse_grid(bad)
 
