@@ -45,6 +45,15 @@ def test_console_script_without_library():
     assert json.loads(result.stdout)["loaded"] is False
 
 
+@pytest.mark.parametrize("package", ["graphkd", "pointkd"])
+def test_python_dash_m_runs_the_command(package):
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    result = subprocess.run([sys.executable, "-m", package, "info", "--json"], check=False, env=env, cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["loaded"] is True
+
+
 def test_demo_trains_and_resumes(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["demo", "--epochs", "30", "--out", str(out), "--json"]) == 0
