@@ -33,6 +33,7 @@ from graphkd.cli import main as graphkd_main
 MIRAGE_OPTIONS = {
     "DD": {"support": 0.05, "node_labels": "degree"},
     "IMDB-BINARY": {"support": 0.01},
+    "PROTEINS": {"support": 0.05},
     "ogbg-molbace": {"support": 0.15},
     "mol-hiv": {"support": 0.15},
     "mol-bbbp": {"support": 0.15},
