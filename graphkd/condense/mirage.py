@@ -71,8 +71,9 @@ class CondensedDataset:
             frequent tree sets (indices into ``trees``) with their supports.
         class_counts (list[int]): training graphs per class.
         node_features (list[list[float]] or None): one feature row per node
-            category (the row of the first node seen with it); ``None`` for
-            graphs without node features.
+            category that a kept tree holds (the mean over the training nodes of that
+            category, or each column's most frequent code for categorical columns; zeros
+            for other categories); ``None`` for graphs without node features.
         edge_features (list[list[float]] or None): the same for edges.
         meta (dict): how it was made (dataset, min_support, timings, ...).
     """
@@ -227,17 +228,44 @@ def _unroll(root: int, num_hops: int, ptr: list[int], sources: list[int], edge_i
     return {"labels": labels, "parents": parents, "edge_labels": parent_edge_labels}
 
 
-def _feature_table(features: Tensor | None, categories: Tensor) -> list[list[float]] | None:
+def _feature_table(features: Tensor | None, categories: Tensor, used: set[int] | None = None,
+                   digits: int = 6) -> list[list[float]] | None:
+    """One feature row per category, as representative of that category's nodes (or edges).
+
+    Float features: the mean over the category's members. Where the categories determine
+    the features (one-hot labels) that is the features themselves; where they do not
+    (``"degree"`` or a user function on graphs with other features) it is the expected
+    feature row given the category, which a GNN's first linear layer maps to the mean of
+    what it computes on those members. Integer codes (categorical columns, where a mean is
+    no code): each column's most frequent value, the smallest on ties.
+
+    Rows of categories outside ``used`` (those no kept tree holds) and of categories no
+    member has are zeros, so they cost next to nothing in the compressed file; means are
+    rounded to ``digits`` significant digits for the same reason.
+    """
     if features is None or features.numel() == 0:
         return None
-    features = features.reshape(features.shape[0], -1).float()
+    features = features.reshape(features.shape[0], -1)
     count = int(categories.max()) + 1 if categories.numel() else 0
-    first = torch.full((count,), categories.numel(), dtype=torch.long)
-    first.scatter_reduce_(0, categories, torch.arange(categories.numel()), "amin")
-    # Categories no node has (one-hot columns unused in these graphs) get zero rows.
-    table = torch.zeros(count, features.shape[1])
-    present = first < categories.numel()
-    table[present] = features[first[present]]
+    sizes = torch.bincount(categories, minlength=count)
+    keep = sizes > 0
+    if used is not None:
+        mask = torch.zeros(count, dtype=torch.bool)
+        mask[[c for c in used if 0 <= c < count]] = True
+        keep &= mask
+    if features.is_floating_point():
+        sums = torch.zeros(count, features.shape[1], dtype=torch.float64).index_add_(0, categories, features.double())
+        table = sums / sizes.clamp(min=1).unsqueeze(1)
+        table[~keep] = 0.0
+        return [[float(f"{value:.{digits}g}") for value in row] for row in table.tolist()]
+    table = torch.zeros(count, features.shape[1], dtype=torch.long)
+    for column in range(features.shape[1]):
+        values = features[:, column].long()
+        low = int(values.min())
+        span = int(values.max()) - low + 1
+        counts = torch.bincount(categories * span + (values - low), minlength=count * span).view(count, span)
+        table[:, column] = counts.argmax(dim=1) + low  # the first maximum: the smallest value on ties
+    table[~keep] = 0
     return table.tolist()
 
 
@@ -341,8 +369,10 @@ def condense(
         trees=trees,
         patterns=patterns,
         class_counts=[len(members) for members in class_members],
-        node_features=_feature_table(batch.x, node_labels),
-        edge_features=_feature_table(edge_attr, edge_labels) if edge_attr is not None else None,
+        node_features=_feature_table(batch.x, node_labels, {label for tree in trees for label in tree["labels"]}),
+        edge_features=_feature_table(edge_attr, edge_labels,
+                                     {label for tree in trees for label in tree["edge_labels"][1:]})
+        if edge_attr is not None else None,
         meta={
             "method": "mirage",
             "dataset": dataset_name,

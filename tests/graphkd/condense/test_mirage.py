@@ -120,3 +120,32 @@ def test_feature_table_with_unused_categories():
     assert _feature_table(features, features.argmax(dim=1)) == [
         [1.0, 0.0, 0.0, 0.0], [0.0] * 4, [0.0] * 4, [0.0, 0.0, 0.0, 1.0]
     ]
+
+
+def test_feature_table_means_codes_and_unused_rows():
+    from graphkd.condense.mirage import _feature_table
+
+    # Float features whose categories do not determine them: the row is the category's mean.
+    features = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.5, 0.5]])
+    categories = torch.tensor([0, 0, 0, 2])
+    assert _feature_table(features, categories) == [[0.333333, 0.666667], [0.0, 0.0], [0.5, 0.5]]
+    # Rows of categories outside `used` are zeros.
+    assert _feature_table(features, categories, used={2}) == [[0.0, 0.0], [0.0, 0.0], [0.5, 0.5]]
+    # Integer codes: each column's most frequent value (the smallest on ties), never a mean.
+    codes = torch.tensor([[5, 1], [7, 1], [7, 2], [3, 0], [9, 4]])
+    assert _feature_table(codes, torch.tensor([1, 1, 1, 0, 0])) == [[3, 0], [7, 1]]
+
+
+def test_degree_labels_on_featured_graphs_keep_mean_features(mutag):
+    # MUTAG has one-hot atom types; with degrees as tree labels an atom type is no longer known,
+    # and each degree's row is the mean atom type of the training nodes of that degree.
+    condensed = condense(mutag, num_hops=1, min_support=0.3, node_strategy="degree")
+    batch = Batch.from_data_list(mutag)
+    degree = discretize(batch.x, batch.edge_index, batch.num_nodes, "degree")
+    used = {label for tree in condensed.trees for label in tree["labels"]}
+    assert used
+    for category, row in enumerate(condensed.node_features):
+        expected = batch.x[degree == category].mean(dim=0) if category in used else torch.zeros(batch.x.size(1))
+        assert torch.allclose(torch.tensor(row), expected, atol=1e-5), category
+    graph = condensed.tree_graph(condensed.patterns[0][0][0])
+    assert torch.allclose(graph.x, torch.tensor(condensed.node_features)[graph.node_label])
