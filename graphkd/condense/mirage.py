@@ -155,9 +155,12 @@ class CondensedDataset:
 
         Edges run from child to parent (messages flow towards the roots), so an
         :math:`L`-layer GNN computes at each root exactly what it computes at
-        that tree's node in the original graph. ``root_mask`` marks the roots,
-        which a readout sums over. ``x`` holds the feature rows of the node
-        categories (``None`` without node features; ``node_label`` is always set).
+        that tree's node in the original graph, where the node categories
+        determine the features (with coarser categories, such as degrees on
+        graphs with other features, it sees each category's mean features).
+        ``root_mask`` marks the roots, which a readout sums over. ``x`` holds
+        the feature rows of the node categories (``None`` without node
+        features; ``node_label`` is always set).
         """
         labels, sources, targets, edge_labels, roots = [], [], [], [], []
         for index in tree_indices:
