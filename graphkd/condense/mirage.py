@@ -260,14 +260,19 @@ def _feature_table(features: Tensor | None, categories: Tensor, used: set[int] |
         sums = torch.zeros(count, features.shape[1], dtype=torch.float64).index_add_(0, categories, features.double())
         table = sums / sizes.clamp(min=1).unsqueeze(1)
         table[~keep] = 0.0
-        return [[float(f"{value:.{digits}g}") for value in row] for row in table.tolist()]
+        width = features.shape[1]
+        return [[float(f"{value:.{digits}g}") for value in row] if kept else [0.0] * width
+                for row, kept in zip(table.tolist(), keep.tolist())]
     table = torch.zeros(count, features.shape[1], dtype=torch.long)
     for column in range(features.shape[1]):
-        values = features[:, column].long()
-        low = int(values.min())
-        span = int(values.max()) - low + 1
-        counts = torch.bincount(categories * span + (values - low), minlength=count * span).view(count, span)
-        table[:, column] = counts.argmax(dim=1) + low  # the first maximum: the smallest value on ties
+        # Count (category, value) pairs, not a category x value grid: codes may be large and sparse.
+        pairs, counts = torch.unique(torch.stack([categories, features[:, column].long()]), dim=1, return_counts=True)
+        best = torch.zeros(count, dtype=counts.dtype).scatter_reduce(0, pairs[0], counts, "amax")
+        winners = (counts == best[pairs[0]]).nonzero().view(-1)  # pairs are sorted: the first is the smallest value
+        first = torch.full((count,), pairs.size(1), dtype=torch.long).scatter_reduce(0, pairs[0][winners], winners,
+                                                                                      "amin")
+        found = first < pairs.size(1)
+        table[found, column] = pairs[1][first[found]]
     table[~keep] = 0
     return table.tolist()
 

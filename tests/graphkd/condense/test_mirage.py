@@ -134,6 +134,8 @@ def test_feature_table_means_codes_and_unused_rows():
     # Integer codes: each column's most frequent value (the smallest on ties), never a mean.
     codes = torch.tensor([[5, 1], [7, 1], [7, 2], [3, 0], [9, 4]])
     assert _feature_table(codes, torch.tensor([1, 1, 1, 0, 0])) == [[3, 0], [7, 1]]
+    # Large, sparse codes need no category x value grid.
+    assert _feature_table(torch.tensor([[10**12], [10**12], [-5]]), torch.tensor([0, 0, 0])) == [[10**12]]
 
 
 def test_degree_labels_on_featured_graphs_keep_mean_features(mutag):
