@@ -314,6 +314,11 @@ def condense(
     batch = Batch.from_data_list(list(graphs))
     if batch.y is None or batch.y.numel() != batch.num_graphs:
         raise ValueError("every graph needs a single graph label y")
+    for name in ("x", "edge_attr"):
+        values = getattr(batch, name, None)
+        if values is not None and values.is_floating_point() and not bool(torch.isfinite(values).all()):
+            graph = next(i for i, g in enumerate(graphs) if not bool(torch.isfinite(getattr(g, name)).all()))
+            raise ValueError(f"graphs[{graph}].{name} holds NaN or inf; node and edge features must be finite")
     graph_labels = batch.y.view(-1).long()
     num_classes = int(graph_labels.max()) + 1
     edge_index, num_nodes = batch.edge_index, int(batch.num_nodes)

@@ -102,6 +102,16 @@ def test_bad_arguments(mutag):
         condense([], num_hops=1)
 
 
+@pytest.mark.parametrize("name, value", [("x", float("nan")), ("edge_attr", float("inf"))])
+def test_non_finite_features_name_the_graph(mutag, name, value):
+    graphs = [g.clone() for g in mutag[:6]]
+    getattr(graphs[4], name)[1, 0] = value
+    with pytest.raises(ValueError, match=rf"graphs\[4\]\.{name} holds NaN or inf"):
+        condense(graphs, num_hops=1, min_support=1)
+    graphs[4] = mutag[4]
+    assert condense(graphs, num_hops=1, min_support=1).num_classes == 2
+
+
 def test_unlabelled_graphs_use_degrees(shared_data):
     dataset = list(TUDataset("IMDB-BINARY"))
     graphs = dataset[:100] + dataset[-100:]  # the file lists one class, then the other
