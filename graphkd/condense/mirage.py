@@ -213,6 +213,16 @@ def training_set(condensed: CondensedDataset) -> tuple[list[Data], list[float]]:
     return graphs, weights
 
 
+def _class_specific_counts(itemsets_per_class: list[list]) -> list[int]:
+    """Per class, how many of its frequent tree sets no other class has among its own."""
+    keys = [{frozenset(itemset) for itemset in itemsets} for itemsets in itemsets_per_class]
+    counts = []
+    for label, own in enumerate(keys):
+        others = set().union(*(k for other, k in enumerate(keys) if other != label))
+        counts.append(len(own - others))
+    return counts
+
+
 def _unroll(root: int, num_hops: int, ptr: list[int], sources: list[int], edge_ids: list[int],
             node_labels: list[int], edge_labels: list[int]) -> dict:
     """The depth-``num_hops`` computation tree of ``root``, breadth first."""
@@ -351,6 +361,7 @@ def condense(
             )
         mined.append(sorted(frequent.items(), key=lambda item: (-item[1], sorted(item[0]))))
     mined_at = time.perf_counter()
+    specific = _class_specific_counts([[itemset for itemset, _ in class_patterns] for class_patterns in mined])
 
     # Unroll each kept tree once, from the first node holding it.
     order = torch.sort(edge_index[1], stable=True)[1]
@@ -393,6 +404,7 @@ def condense(
             "min_support": min_support,
             "max_length": max_length,
             "distinct_trees": int(ids.max()) + 1 if ids.numel() else 0,
+            "class_specific_patterns": specific,
             "seconds_hash": round(hashed - started, 4),
             "seconds_mine": round(mined_at - hashed, 4),
             "seconds_total": round(finished - started, 4),

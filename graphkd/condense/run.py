@@ -121,7 +121,8 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
         train_set, weights = training_set(condensed)
         result = train_graph_classifier(train_set, val, test, sample_weights=weights,
                                         steps_per_epoch=max(1, len(train) // 32), **common)
-        extra = {"patterns_per_class": condensed.num_patterns(), "trees": len(condensed.trees)}
+        extra = {"patterns_per_class": condensed.num_patterns(), "trees": len(condensed.trees),
+                 "class_specific_patterns": condensed.meta["class_specific_patterns"]}
     else:
         if method == "random":
             subset = _random_subset(train, args.graphs_per_class, seed)

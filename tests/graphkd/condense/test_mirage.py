@@ -161,3 +161,17 @@ def test_degree_labels_on_featured_graphs_keep_mean_features(mutag):
         assert torch.allclose(torch.tensor(row), expected, atol=1e-5), category
     graph = condensed.tree_graph(condensed.patterns[0][0][0])
     assert torch.allclose(graph.x, torch.tensor(condensed.node_features)[graph.node_label])
+
+
+def test_class_specific_tree_sets_are_counted(mutag):
+    condensed = condense(mutag, num_hops=1, min_support=0.3)
+    sets = [{frozenset(trees) for trees, _ in patterns} for patterns in condensed.patterns]
+    # Reference: a plain set difference (tree indices are shared by the classes).
+    assert condensed.meta["class_specific_patterns"] == [len(sets[0] - sets[1]), len(sets[1] - sets[0])]
+    # The same graphs under both labels: no tree set belongs to one class only.
+    graphs = [g for g in mutag if int(g.y) == 1][:40]
+    relabelled = [g.clone() for g in graphs]
+    for g in relabelled:
+        g.y = torch.zeros_like(g.y)
+    shared = condense(graphs + relabelled, num_hops=1, min_support=0.5)
+    assert shared.num_patterns()[0] > 0 and shared.meta["class_specific_patterns"] == [0, 0]
