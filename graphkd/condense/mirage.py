@@ -274,15 +274,21 @@ def _feature_table(features: Tensor | None, categories: Tensor, used: set[int] |
         return [[float(f"{value:.{digits}g}") for value in row] if kept else [0.0] * width
                 for row, kept in zip(table.tolist(), keep.tolist())]
     table = torch.zeros(count, features.shape[1], dtype=torch.long)
-    for column in range(features.shape[1]):
+    members = keep[categories]  # only the rows of kept categories count
+    categories, features = categories[members], features[members].long()
+    for column in range(features.shape[1] if categories.numel() else 0):
         # Count (category, value) pairs, not a category x value grid: codes may be large and sparse.
-        pairs, counts = torch.unique(torch.stack([categories, features[:, column].long()]), dim=1, return_counts=True)
-        best = torch.zeros(count, dtype=counts.dtype).scatter_reduce(0, pairs[0], counts, "amax")
-        winners = (counts == best[pairs[0]]).nonzero().view(-1)  # pairs are sorted: the first is the smallest value
-        first = torch.full((count,), pairs.size(1), dtype=torch.long).scatter_reduce(0, pairs[0][winners], winners,
-                                                                                      "amin")
-        found = first < pairs.size(1)
-        table[found, column] = pairs[1][first[found]]
+        # A pair is one int64 key, category * distinct values + the value's rank (< N^2), so one
+        # sorted 1-D unique counts them in (category, value) order.
+        values, ranks = torch.unique(features[:, column], return_inverse=True)
+        keys, counts = torch.unique(categories * values.numel() + ranks, return_counts=True)
+        pair_category, pair_value = keys // values.numel(), values[keys % values.numel()]
+        best = torch.zeros(count, dtype=counts.dtype).scatter_reduce(0, pair_category, counts, "amax")
+        winners = (counts == best[pair_category]).nonzero().view(-1)  # sorted: the first is the smallest value
+        first = torch.full((count,), keys.numel(), dtype=torch.long).scatter_reduce(0, pair_category[winners],
+                                                                                    winners, "amin")
+        found = first < keys.numel()
+        table[found, column] = pair_value[first[found]]
     table[~keep] = 0
     return table.tolist()
 
@@ -386,6 +392,12 @@ def condense(
                 indices.append(tree_index[tree_id])
             kept.append((tuple(indices), int(support)))
         patterns.append(kept)
+    used_labels = {label for tree in trees for label in tree["labels"]}
+    node_features = _feature_table(batch.x, node_labels, used_labels)
+    edge_features = None
+    if edge_attr is not None:
+        edge_features = _feature_table(edge_attr, edge_labels,
+                                       {label for tree in trees for label in tree["edge_labels"][1:]})
     finished = time.perf_counter()
     return CondensedDataset(
         num_hops=num_hops,
@@ -393,10 +405,8 @@ def condense(
         trees=trees,
         patterns=patterns,
         class_counts=[len(members) for members in class_members],
-        node_features=_feature_table(batch.x, node_labels, {label for tree in trees for label in tree["labels"]}),
-        edge_features=_feature_table(edge_attr, edge_labels,
-                                     {label for tree in trees for label in tree["edge_labels"][1:]})
-        if edge_attr is not None else None,
+        node_features=node_features,
+        edge_features=edge_features,
         meta={
             "method": "mirage",
             "dataset": dataset_name,

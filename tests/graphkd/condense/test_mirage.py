@@ -148,6 +148,33 @@ def test_feature_table_means_codes_and_unused_rows():
     assert _feature_table(torch.tensor([[10**12], [10**12], [-5]]), torch.tensor([0, 0, 0])) == [[10**12]]
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_feature_table_modes_match_a_counter(seed):
+    from collections import Counter
+
+    from graphkd.condense.mirage import _feature_table
+
+    generator = torch.Generator().manual_seed(seed)
+    categories = torch.randint(0, 12, (300,), generator=generator)
+    # Few distinct values (ties are common), some large and negative.
+    palette = torch.tensor([-7, 0, 1, 2, 10**11])
+    codes = palette[torch.randint(0, 5, (300, 3), generator=generator)]
+    used = set(torch.randint(0, 14, (8,), generator=generator).tolist())
+    expected = []
+    for category in range(int(categories.max()) + 1):
+        rows = codes[categories == category]
+        if category not in used or rows.numel() == 0:
+            expected.append([0, 0, 0])
+            continue
+        row = []
+        for column in range(3):
+            counter = Counter(rows[:, column].tolist())
+            top = max(counter.values())
+            row.append(min(value for value, n in counter.items() if n == top))
+        expected.append(row)
+    assert _feature_table(codes, categories, used) == expected
+
+
 def test_degree_labels_on_featured_graphs_keep_mean_features(mutag):
     # MUTAG has one-hot atom types; with degrees as tree labels an atom type is no longer known,
     # and each degree's row is the mean atom type of the training nodes of that degree.
