@@ -65,12 +65,14 @@ def main() -> None:
                 "seconds_median": statistics.median(seconds), "seconds_min": min(seconds),
                 "seconds_hash": meta["seconds_hash"], "seconds_mine": meta["seconds_mine"],
                 "distinct_trees": meta["distinct_trees"], "patterns_per_class": condensed.num_patterns(),
+                "class_specific_patterns": meta["class_specific_patterns"],
                 "trees_kept": len(condensed.trees), "condensed_bytes": size,
             }
             rows.append(row)
             print(f"{name:10} L={num_hops} {len(train):6d} graphs: {row['seconds_median']:7.3f} s "
                   f"(hash {row['seconds_hash']:.3f} s, mine {row['seconds_mine']:.3f} s), "
-                  f"{row['distinct_trees']} distinct trees, {sum(row['patterns_per_class'])} patterns, "
+                  f"{row['distinct_trees']} distinct trees, patterns per class {row['patterns_per_class']} "
+                  f"({row['class_specific_patterns']} in no other class), {len(condensed.trees)} trees, "
                   f"{size} bytes", flush=True)
     write_json(args.json, {"benchmark": "mirage_end_to_end", "machine": machine(),
                            "threads": torch.get_num_threads(), "rows": rows})

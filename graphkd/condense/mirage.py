@@ -32,6 +32,7 @@ import os
 import struct
 import time
 import zlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,11 +217,8 @@ def training_set(condensed: CondensedDataset) -> tuple[list[Data], list[float]]:
 def _class_specific_counts(itemsets_per_class: list[list]) -> list[int]:
     """Per class, how many of its frequent tree sets no other class has among its own."""
     keys = [{frozenset(itemset) for itemset in itemsets} for itemsets in itemsets_per_class]
-    counts = []
-    for label, own in enumerate(keys):
-        others = set().union(*(k for other, k in enumerate(keys) if other != label))
-        counts.append(len(own - others))
-    return counts
+    holders = Counter(key for own in keys for key in own)
+    return [sum(holders[key] == 1 for key in own) for own in keys]
 
 
 def _unroll(root: int, num_hops: int, ptr: list[int], sources: list[int], edge_ids: list[int],
