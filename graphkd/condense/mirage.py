@@ -155,10 +155,14 @@ class CondensedDataset:
         r"""One tree set as a PyG graph: the disjoint union of its unrolled trees.
 
         Edges run from child to parent (messages flow towards the roots), so an
-        :math:`L`-layer GNN computes at each root exactly what it computes at
-        that tree's node in the original graph, where the node categories
-        determine the features (with coarser categories, such as degrees on
-        graphs with other features, it sees each category's mean features).
+        :math:`L`-layer GNN whose update of a node reads only that node's
+        incoming messages (GIN, GAT) computes at each root exactly what it
+        computes at that tree's node in the original graph, where the node
+        categories determine the features (with coarser categories, such as
+        degrees on graphs with other features, it sees each category's mean
+        features). GCN's symmetric normalisation also reads the degrees of the
+        nodes :math:`L` hops away, which the tree does not hold: its leaves count
+        as nodes of degree 0, so GCN's roots only approximate the original nodes.
         ``root_mask`` marks the roots, which a readout sums over. ``x`` holds
         the feature rows of the node categories (``None`` without node
         features; ``node_label`` is always set).

@@ -17,7 +17,9 @@ class GraphClassifier(torch.nn.Module):
     :math:`h^{(L)}` are the node embeddings of an :math:`L`-layer GNN and
     :math:`R(G)` the readout nodes: every node of an ordinary graph, or the
     roots (``readout_mask``) of a graph of computation trees, whose embeddings
-    equal those of the nodes they were unrolled from.
+    equal those of the nodes they were unrolled from with GIN and GAT (GCN's
+    normalisation also reads the degrees of the trees' leaves, which a tree
+    does not hold; see :meth:`graphkd.condense.CondensedDataset.tree_graph`).
 
     Args:
         gnn (str): ``"gcn"``, ``"gin"`` or ``"gat"``.

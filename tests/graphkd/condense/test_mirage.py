@@ -60,6 +60,30 @@ def test_tree_graph_roots_reproduce_the_original_computation(condensed):
     assert not data.root_mask[data.edge_index[0]].any()
 
 
+@pytest.mark.parametrize("gnn", ["gin", "gat"])
+def test_roots_embed_like_the_nodes_they_were_unrolled_from(mutag, condensed, gnn):
+    from graphkd.nn import GraphClassifier
+
+    torch.manual_seed(0)
+    model = GraphClassifier(gnn, 7, 16, 2, 2).eval()
+    batch = Batch.from_data_list(mutag)
+    labels = discretize(batch.x, batch.edge_index, batch.num_nodes)
+    edge_labels = discretize(batch.edge_attr, batch.edge_index, batch.num_nodes, what="edges")
+    trees = condensed.tree_graph(range(len(condensed.trees)))
+    joint = tree_hash(torch.cat([batch.edge_index, trees.edge_index + batch.num_nodes], dim=1),
+                      torch.cat([labels, trees.node_label]), 2, torch.cat([edge_labels, trees.edge_label]))[2]
+    original_ids, root_ids = joint[: batch.num_nodes], joint[batch.num_nodes :][trees.root_mask]
+    with torch.no_grad():
+        original = model.gnn(batch.x, batch.edge_index)
+        roots = model.gnn(trees.x, trees.edge_index)[trees.root_mask]
+    # Every node holding a kept tree embeds exactly as that tree's root does: the GNN reads a
+    # node's depth-L computation tree and nothing else.
+    for root, tree_id in zip(roots, root_ids.tolist()):
+        holders = (original_ids == tree_id).nonzero().view(-1)
+        assert holders.numel() > 0
+        torch.testing.assert_close(original[holders], root.expand(holders.numel(), -1), atol=1e-5, rtol=1e-5)
+
+
 def test_file_round_trip_and_size(condensed, tmp_path):
     size = condensed.save(tmp_path / "mutag.mirage")
     assert size == (tmp_path / "mutag.mirage").stat().st_size
