@@ -79,8 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="a TU dataset (MUTAG, NCI1, PROTEINS, DD, IMDB-BINARY, ...), ogbg-molbace (scaffold "
                                "split), or molecules from SMILES: mol-hiv, mol-bbbp, mol-bace")
     condense.add_argument("--hops", type=int, default=2, help="GNN layers = computation-tree depth (default: 2)")
-    condense.add_argument("--support", type=float, default=0.1,
-                          help="mirage: per-class support, a fraction of the class's graphs (default: 0.1)")
+    condense.add_argument("--support", type=float, nargs="+", default=[0.1],
+                          help="mirage: per-class support, a fraction of the class's graphs; one value for every "
+                               "class or one per class, in class order (default: 0.1)")
     condense.add_argument("--node-labels", default="auto", choices=["auto", "argmax", "categorical", "degree"],
                           help="mirage: node categories of the trees (default: auto, from the features)")
     condense.add_argument("--max-length", type=int, default=None,

@@ -32,8 +32,9 @@ from condense import MIRAGE_OPTIONS
 def main() -> None:
     parser = benchmark_parser(__doc__, [2, 3], "depths L", repeat=3)
     parser.add_argument("--datasets", nargs="+", default=["NCI1", "DD", "mol-hiv"])
-    parser.add_argument("--support", type=float, default=None,
-                        help="per-class support fraction (default: 0.1, or the score table's MIRAGE_OPTIONS)")
+    parser.add_argument("--support", type=float, nargs="+", default=None,
+                        help="per-class support fraction, one value or one per class (default: 0.1, or the score "
+                             "table's MIRAGE_OPTIONS)")
     args = parser.parse_args()
 
     rows = []
@@ -45,6 +46,8 @@ def main() -> None:
         train = [graphs[i] for i in train_index]
         options = MIRAGE_OPTIONS.get(name, {})
         support = args.support if args.support is not None else options.get("support", 0.1)
+        if isinstance(support, list) and len(support) == 1:
+            support = support[0]
         node_labels = options.get("node_labels", "auto")
         for num_hops in args.sizes:
             runs = []

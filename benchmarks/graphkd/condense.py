@@ -58,8 +58,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--hops", type=int, default=2)
-    parser.add_argument("--support", type=float, default=None,
-                        help="Mirage support for every dataset (default: 0.1, or MIRAGE_OPTIONS's value)")
+    parser.add_argument("--support", type=float, nargs="+", default=None,
+                        help="Mirage support for every dataset, one value or one per class (default: 0.1, or "
+                             "MIRAGE_OPTIONS's value)")
     parser.add_argument("--graphs-per-class", type=int, default=GRAPHS_PER_CLASS,
                         help=f"the baselines' budget (default: {GRAPHS_PER_CLASS}); another value makes cells "
                              "named <method>-<k>pc beside the default ones")
@@ -78,9 +79,10 @@ def main() -> None:
                 out = Path(args.out) / f"{dataset}-{gnn}-{label}"
                 options = MIRAGE_OPTIONS.get(dataset, {})
                 support = args.support if args.support is not None else options.get("support", 0.1)
+                supports = [str(value) for value in (support if isinstance(support, (list, tuple)) else [support])]
                 code = graphkd_main([
                     "condense", "--method", method, "--dataset", dataset, "--gnn", gnn, "--hops", str(args.hops),
-                    "--support", str(support), "--node-labels", options.get("node_labels", "auto"),
+                    "--support", *supports, "--node-labels", options.get("node_labels", "auto"),
                     "--graphs-per-class", str(args.graphs_per_class),
                     "--seeds", str(args.seeds), "--epochs", str(args.epochs), "--out", str(out),
                     "--reference-dir", str(Path(args.out) / "reference"),

@@ -218,6 +218,18 @@ def training_set(condensed: CondensedDataset) -> tuple[list[Data], list[float]]:
     return graphs, weights
 
 
+def _class_supports(min_support, num_classes: int) -> list:
+    """One threshold per class from one value or a sequence of them (checked by the miner)."""
+    if isinstance(min_support, (list, tuple)):
+        if len(min_support) != num_classes:
+            raise ValueError(f"min_support must hold one threshold per class ({num_classes}), got {len(min_support)}: "
+                             f"{list(min_support)}")
+        return list(min_support)
+    if isinstance(min_support, torch.Tensor) or hasattr(min_support, "__len__"):
+        raise TypeError(f"min_support must be a number or a list or tuple of them, got {type(min_support).__name__}")
+    return [min_support] * num_classes
+
+
 def _class_specific_counts(itemsets_per_class: list[list]) -> list[int]:
     """Per class, how many of its frequent tree sets no other class has among its own."""
     keys = [{frozenset(itemset) for itemset in itemsets} for itemsets in itemsets_per_class]
@@ -298,7 +310,7 @@ def _feature_table(features: Tensor | None, categories: Tensor, used: set[int] |
 def condense(
     graphs: Sequence[Data],
     num_hops: int = 2,
-    min_support: float = 0.1,
+    min_support: float | Sequence[float] = 0.1,
     max_length: int | None = None,
     node_strategy: Strategy = "auto",
     edge_strategy: Strategy = "auto",
@@ -310,8 +322,11 @@ def condense(
     Args:
         graphs (Sequence[Data]): the training graphs, each with a graph label ``y``.
         num_hops (int): tree depth :math:`L`, the number of GNN layers. (default: ``2``)
-        min_support (int or float): per-class threshold :math:`\theta`, a count
-            or a fraction of the class's graphs. (default: ``0.1``)
+        min_support (int, float or sequence): per-class threshold :math:`\theta`, a count
+            or a fraction of the class's graphs; a list or tuple gives each class its
+            own (on imbalanced sets one threshold can mine a small, homogeneous
+            class into thousands of large tree sets while the others keep a few
+            small ones). (default: ``0.1``)
         max_length (int, optional): largest tree set kept. (default: ``None``)
         node_strategy, edge_strategy: how features become categories (see
             :func:`graphkd.condense.discretize.discretize`). (default: ``"auto"``)
@@ -339,6 +354,7 @@ def condense(
             raise ValueError(f"graphs[{graph}].{name} holds NaN or inf; node and edge features must be finite")
     graph_labels = batch.y.view(-1).long()
     num_classes = int(graph_labels.max()) + 1
+    supports = _class_supports(min_support, num_classes)
     edge_index, num_nodes = batch.edge_index, int(batch.num_nodes)
     node_labels = discretize(batch.x, edge_index, num_nodes, node_strategy, "nodes")
     edge_attr = getattr(batch, "edge_attr", None)
@@ -351,20 +367,20 @@ def condense(
     transactions = [set(id_list[ptr[g] : ptr[g + 1]]) for g in range(batch.num_graphs)]
     class_members = [[t for t, y in zip(transactions, graph_labels.tolist()) if y == c] for c in range(num_classes)]
     mined = []
-    for label, members in enumerate(class_members):
+    for label, (members, support) in enumerate(zip(class_members, supports)):
         if not members:
             raise EmptyClassError(f"class {label} has no training graph")
         try:
-            frequent = fpgrowth(members, min_support, max_length=max_length, max_itemsets=max_patterns)
+            frequent = fpgrowth(members, support, max_length=max_length, max_itemsets=max_patterns)
         except TooManyItemsetsError as error:
             raise TooManyItemsetsError(
                 f"class {label}: more than max_patterns={max_patterns} frequent tree sets at min_support="
-                f"{min_support}; raise min_support, set max_length, or use coarser node labels"
+                f"{support}; raise min_support, set max_length, or use coarser node labels"
             ) from error
         if not frequent:
-            threshold = resolve_min_support(min_support, len(members))
+            threshold = resolve_min_support(support, len(members))
             raise EmptyClassError(
-                f"class {label}: no tree set reaches min_support={min_support} (support >= {threshold} of "
+                f"class {label}: no tree set reaches min_support={support} (support >= {threshold} of "
                 f"{len(members)} graphs); lower min_support or num_hops"
             )
         mined.append(sorted(frequent.items(), key=lambda item: (-item[1], sorted(item[0]))))
@@ -413,7 +429,7 @@ def condense(
             "method": "mirage",
             "dataset": dataset_name,
             "num_graphs": batch.num_graphs,
-            "min_support": min_support,
+            "min_support": list(min_support) if isinstance(min_support, (list, tuple)) else min_support,
             "max_length": max_length,
             "distinct_trees": int(ids.max()) + 1 if ids.numel() else 0,
             "class_specific_patterns": specific,

@@ -112,6 +112,24 @@ def test_support_too_high_names_the_class(mutag):
         condense(mutag, num_hops=2, min_support=10_000)
 
 
+def test_per_class_support(mutag):
+    both = condense(mutag, num_hops=2, min_support=[0.3, 0.6])
+    low, high = condense(mutag, num_hops=2, min_support=0.3), condense(mutag, num_hops=2, min_support=0.6)
+    # Each class is mined at its own threshold: the tree sets are those of a single-threshold run.
+    for label, reference in ((0, low), (1, high)):
+        def sets(c, label=label):
+            return {frozenset(repr(c.trees[t]) for t in trees): support for trees, support in c.patterns[label]}
+        assert sets(both) == sets(reference)
+    assert both.meta["min_support"] == [0.3, 0.6]
+    assert condense(mutag, num_hops=2, min_support=(5, 0.3)).num_patterns()[1] == low.num_patterns()[1]
+    with pytest.raises(ValueError, match=r"min_support must hold one threshold per class \(2\), got 3"):
+        condense(mutag, num_hops=2, min_support=[0.3, 0.3, 0.3])
+    with pytest.raises(TypeError, match="min_support must be a number or a list or tuple"):
+        condense(mutag, num_hops=2, min_support=torch.tensor([0.3, 0.3]))
+    with pytest.raises(EmptyClassError, match="class 1: no tree set reaches min_support=10000"):
+        condense(mutag, num_hops=2, min_support=[0.3, 10_000])
+
+
 def test_too_many_patterns_names_the_class(mutag):
     from graphkd.condense import TooManyItemsetsError
 

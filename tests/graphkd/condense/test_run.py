@@ -63,6 +63,23 @@ def test_condense_bad_arguments_exit_2_with_a_message(tmp_path, capsys):
     assert main(["condense", "--method", "mirage", "--dataset", "MUTAG", "--support", "5.0", "--seeds", "1",
                  "--epochs", "1", "--out", str(tmp_path)]) == 2
     assert "min_support as a fraction must lie in (0, 1]" in capsys.readouterr().err
+    # Checked before any training: a wrong count of per-class values, or one bad value among them.
+    assert main(["condense", "--method", "mirage", "--dataset", "MUTAG", "--support", "0.3", "0.3", "0.3",
+                 "--out", str(tmp_path / "three")]) == 2
+    assert "--support takes one value or one per class (2 for MUTAG), got 3" in capsys.readouterr().err
+    assert main(["condense", "--method", "mirage", "--dataset", "MUTAG", "--support", "0.3", "0", "--out",
+                 str(tmp_path / "zero")]) == 2
+    assert "min_support as a fraction must lie in (0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "three" / "seed0.json").exists() and not (tmp_path / "zero" / "seed0.json").exists()
+
+
+def test_condense_mirage_per_class_support(tmp_path, capsys):
+    assert main(["condense", "--method", "mirage", "--dataset", "MUTAG", "--support", "0.3", "0.6", "--seeds", "1",
+                 "--epochs", "1", "--out", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["support"] == [0.3, 0.6]
+    from graphkd.condense import CondensedDataset
+
+    assert CondensedDataset.load(tmp_path / "seed0" / "condensed.mirage").meta["min_support"] == [0.3, 0.6]
 
 
 def test_summary_leaves_out_undefined_roc_auc():
