@@ -69,13 +69,16 @@ def main() -> None:
                 "seconds_hash": meta["seconds_hash"], "seconds_mine": meta["seconds_mine"],
                 "distinct_trees": meta["distinct_trees"], "patterns_per_class": condensed.num_patterns(),
                 "class_specific_patterns": meta["class_specific_patterns"],
+                "mean_set_size_per_class": [round(statistics.mean(len(trees) for trees, _ in patterns), 2)
+                                            for patterns in condensed.patterns],
                 "trees_kept": len(condensed.trees), "condensed_bytes": size,
             }
             rows.append(row)
             print(f"{name:10} L={num_hops} {len(train):6d} graphs: {row['seconds_median']:7.3f} s "
                   f"(hash {row['seconds_hash']:.3f} s, mine {row['seconds_mine']:.3f} s), "
                   f"{row['distinct_trees']} distinct trees, patterns per class {row['patterns_per_class']} "
-                  f"({row['class_specific_patterns']} in no other class), {len(condensed.trees)} trees, "
+                  f"({row['class_specific_patterns']} in no other class; mean trees per set "
+                  f"{row['mean_set_size_per_class']}), {len(condensed.trees)} trees, "
                   f"{size} bytes", flush=True)
     write_json(args.json, {"benchmark": "mirage_end_to_end", "machine": machine(),
                            "threads": torch.get_num_threads(), "rows": rows})
