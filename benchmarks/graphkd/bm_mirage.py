@@ -22,7 +22,7 @@ import torch
 
 from geokd.benchmark import benchmark_parser, machine, write_json
 from graphkd.condense import condense
-from graphkd.condense.run import split_indices
+from graphkd.condense.run import mirage_support, split_indices
 from graphkd.datasets import get_dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,9 +45,7 @@ def main() -> None:
         train_index, _, _ = split_indices(dataset, labels, seed=0)
         train = [graphs[i] for i in train_index]
         options = MIRAGE_OPTIONS.get(name, {})
-        support = args.support if args.support is not None else options.get("support", 0.1)
-        if isinstance(support, list) and len(support) == 1:
-            support = support[0]
+        support = mirage_support(args.support if args.support is not None else options.get("support", 0.1))
         node_labels = options.get("node_labels", "auto")
         for num_hops in args.sizes:
             runs = []

@@ -218,16 +218,21 @@ def training_set(condensed: CondensedDataset) -> tuple[list[Data], list[float]]:
     return graphs, weights
 
 
-def _class_supports(min_support, num_classes: int) -> list:
-    """One threshold per class from one value or a sequence of them (checked by the miner)."""
+def class_supports(min_support, num_classes: int) -> list:
+    """One threshold per class from one value or a list or tuple of them, each checked (an int count
+    >= 1 or a float fraction in (0, 1]) before any work: a ValueError or TypeError naming ``min_support``."""
     if isinstance(min_support, (list, tuple)):
         if len(min_support) != num_classes:
             raise ValueError(f"min_support must hold one threshold per class ({num_classes}), got {len(min_support)}: "
                              f"{list(min_support)}")
-        return list(min_support)
-    if isinstance(min_support, torch.Tensor) or hasattr(min_support, "__len__"):
+        supports = list(min_support)
+    elif hasattr(min_support, "__len__"):  # tensors, arrays, strings
         raise TypeError(f"min_support must be a number or a list or tuple of them, got {type(min_support).__name__}")
-    return [min_support] * num_classes
+    else:
+        supports = [min_support] * num_classes
+    for support in supports:
+        resolve_min_support(support, 1)
+    return supports
 
 
 def _class_specific_counts(itemsets_per_class: list[list]) -> list[int]:
@@ -354,7 +359,7 @@ def condense(
             raise ValueError(f"graphs[{graph}].{name} holds NaN or inf; node and edge features must be finite")
     graph_labels = batch.y.view(-1).long()
     num_classes = int(graph_labels.max()) + 1
-    supports = _class_supports(min_support, num_classes)
+    supports = class_supports(min_support, num_classes)
     edge_index, num_nodes = batch.edge_index, int(batch.num_nodes)
     node_labels = discretize(batch.x, edge_index, num_nodes, node_strategy, "nodes")
     edge_attr = getattr(batch, "edge_attr", None)
@@ -429,7 +434,7 @@ def condense(
             "method": "mirage",
             "dataset": dataset_name,
             "num_graphs": batch.num_graphs,
-            "min_support": list(min_support) if isinstance(min_support, (list, tuple)) else min_support,
+            "min_support": supports if isinstance(min_support, (list, tuple)) else min_support,
             "max_length": max_length,
             "distinct_trees": int(ids.max()) + 1 if ids.numel() else 0,
             "class_specific_patterns": specific,

@@ -24,8 +24,7 @@ from geokd.checkpoint import load_checkpoint, save_checkpoint
 from geokd.distributed import cleanup, init_distributed
 from geokd.log import get_logger, progress
 from graphkd.condense.coreset import SELECTORS, graph_embeddings, select_per_class
-from graphkd.condense.mining import resolve_min_support
-from graphkd.condense.mirage import condense, training_set
+from graphkd.condense.mirage import class_supports, condense, training_set
 from graphkd.condense.train import NodeInputs, stratified_split, train_graph_classifier
 from graphkd.datasets import get_dataset
 from graphkd.nn import GraphClassifier
@@ -98,22 +97,11 @@ def full_data_reference(train, val, test, common: dict, args, seed: int):
     return result, model
 
 
-def mirage_support(args):
+def mirage_support(support):
     """``--support`` as :func:`condense` takes it: one number for every class, or a list of one per class."""
-    support = args.support
     if isinstance(support, (list, tuple)):
         return support[0] if len(support) == 1 else list(support)
     return support
-
-
-def _check_support(args, num_classes: int) -> None:
-    support = mirage_support(args)
-    values = support if isinstance(support, list) else [support]
-    if isinstance(support, list) and len(support) != num_classes:
-        raise ValueError(f"--support takes one value or one per class ({num_classes} for {args.dataset}), "
-                         f"got {len(support)}")
-    for value in values:
-        resolve_min_support(value, 1)  # a fraction in (0, 1] or a count >= 1, else a ValueError naming min_support
 
 
 def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
@@ -132,7 +120,7 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
     seed_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if method == "mirage":
-        condensed = condense(train, num_hops=args.hops, min_support=mirage_support(args), dataset_name=args.dataset,
+        condensed = condense(train, num_hops=args.hops, min_support=mirage_support(args.support), dataset_name=args.dataset,
                              node_strategy=args.node_labels,
                              max_length=args.max_length)
         condense_seconds = time.perf_counter() - started
@@ -237,7 +225,7 @@ def run_condense(args) -> int:
     try:
         dataset = get_dataset(args.dataset)
         if args.method == "mirage":
-            _check_support(args, dataset.num_classes)
+            class_supports(mirage_support(args.support), dataset.num_classes)  # bad values fail before training
         mine = ctx.shard(list(range(args.seeds)))
         for seed in progress(mine, ctx, desc=f"{args.method} on {args.dataset}", unit="seed"):
             record_path = out / f"seed{seed}.json"
@@ -255,7 +243,7 @@ def run_condense(args) -> int:
         records = [json.loads((out / f"seed{seed}.json").read_text()) for seed in range(args.seeds)]
         summary = summarize(records)
         result = {"method": args.method, "dataset": args.dataset, "gnn": args.gnn, "hops": args.hops,
-                  "support": mirage_support(args) if args.method == "mirage" else None, "seeds": args.seeds,
+                  "support": mirage_support(args.support) if args.method == "mirage" else None, "seeds": args.seeds,
                   "node_labels": args.node_labels if args.method == "mirage" else None,
                   "summary": summary}
         _write_json(out / "results.json", {**result, "records": records})

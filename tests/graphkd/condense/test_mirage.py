@@ -18,23 +18,25 @@ def condensed(mutag):
     return condense(mutag, num_hops=2, min_support=0.3, dataset_name="MUTAG")
 
 
-def test_patterns_are_the_frequent_tree_sets(mutag, condensed):
+@pytest.fixture(scope="module")
+def joint(mutag, condensed):
+    """MUTAG batched, every stored tree as one graph, and the depth-2 tree ids of MUTAG's nodes and of
+    the stored roots: hashed together, so equal trees get equal ids across both."""
     batch = Batch.from_data_list(mutag)
+    labels = discretize(batch.x, batch.edge_index, batch.num_nodes)
+    edge_labels = discretize(batch.edge_attr, batch.edge_index, batch.num_nodes, what="edges")
+    trees = condensed.tree_graph(range(len(condensed.trees)))
+    ids = tree_hash(torch.cat([batch.edge_index, trees.edge_index + batch.num_nodes], dim=1),
+                    torch.cat([labels, trees.node_label]), 2, torch.cat([edge_labels, trees.edge_label]))[2]
+    return batch, trees, ids[: batch.num_nodes], ids[batch.num_nodes :][trees.root_mask]
+
+
+def test_patterns_are_the_frequent_tree_sets(mutag, condensed, joint):
+    batch, trees, original_ids, tree_ids = joint
     labels = discretize(batch.x, batch.edge_index, batch.num_nodes)
     edge_labels = discretize(batch.edge_attr, batch.edge_index, batch.num_nodes, what="edges")
     ids = tree_hash(batch.edge_index, labels, 2, edge_labels)[2].tolist()
     ptr, y = batch.ptr.tolist(), batch.y.tolist()
-
-    # Recognise each stored tree among the original ones: hash the unrolled trees together with
-    # the original graphs, so equal trees get equal ids across both.
-    trees = condensed.tree_graph(range(len(condensed.trees)))
-    joint = tree_hash(
-        torch.cat([batch.edge_index, trees.edge_index + batch.num_nodes], dim=1),
-        torch.cat([labels, trees.node_label]),
-        2,
-        torch.cat([edge_labels, trees.edge_label]),
-    )[2]
-    original_ids, tree_ids = joint[: batch.num_nodes], joint[batch.num_nodes :][trees.root_mask]
     assert tree_ids.unique().numel() == len(condensed.trees)  # each kept tree once
     assert set(tree_ids.tolist()) <= set(original_ids.tolist())  # and each is a real computation tree
 
@@ -61,18 +63,12 @@ def test_tree_graph_roots_reproduce_the_original_computation(condensed):
 
 
 @pytest.mark.parametrize("gnn", ["gin", "gat"])
-def test_roots_embed_like_the_nodes_they_were_unrolled_from(mutag, condensed, gnn):
+def test_roots_embed_like_the_nodes_they_were_unrolled_from(joint, gnn):
     from graphkd.nn import GraphClassifier
 
     torch.manual_seed(0)
     model = GraphClassifier(gnn, 7, 16, 2, 2).eval()
-    batch = Batch.from_data_list(mutag)
-    labels = discretize(batch.x, batch.edge_index, batch.num_nodes)
-    edge_labels = discretize(batch.edge_attr, batch.edge_index, batch.num_nodes, what="edges")
-    trees = condensed.tree_graph(range(len(condensed.trees)))
-    joint = tree_hash(torch.cat([batch.edge_index, trees.edge_index + batch.num_nodes], dim=1),
-                      torch.cat([labels, trees.node_label]), 2, torch.cat([edge_labels, trees.edge_label]))[2]
-    original_ids, root_ids = joint[: batch.num_nodes], joint[batch.num_nodes :][trees.root_mask]
+    batch, trees, original_ids, root_ids = joint
     with torch.no_grad():
         original = model.gnn(batch.x, batch.edge_index)
         roots = model.gnn(trees.x, trees.edge_index)[trees.root_mask]
@@ -126,6 +122,8 @@ def test_per_class_support(mutag):
         condense(mutag, num_hops=2, min_support=[0.3, 0.3, 0.3])
     with pytest.raises(TypeError, match="min_support must be a number or a list or tuple"):
         condense(mutag, num_hops=2, min_support=torch.tensor([0.3, 0.3]))
+    with pytest.raises(ValueError, match="min_support as a fraction must lie in"):
+        condense(mutag, num_hops=2, min_support=[0.3, float("nan")])
     with pytest.raises(EmptyClassError, match="class 1: no tree set reaches min_support=10000"):
         condense(mutag, num_hops=2, min_support=[0.3, 10_000])
 

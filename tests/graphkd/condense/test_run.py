@@ -66,7 +66,7 @@ def test_condense_bad_arguments_exit_2_with_a_message(tmp_path, capsys):
     # Checked before any training: a wrong count of per-class values, or one bad value among them.
     assert main(["condense", "--method", "mirage", "--dataset", "MUTAG", "--support", "0.3", "0.3", "0.3",
                  "--out", str(tmp_path / "three")]) == 2
-    assert "--support takes one value or one per class (2 for MUTAG), got 3" in capsys.readouterr().err
+    assert "min_support must hold one threshold per class (2), got 3" in capsys.readouterr().err
     assert main(["condense", "--method", "mirage", "--dataset", "MUTAG", "--support", "0.3", "0", "--out",
                  str(tmp_path / "zero")]) == 2
     assert "min_support as a fraction must lie in (0, 1]" in capsys.readouterr().err
