@@ -124,12 +124,23 @@ def scores(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     return result
 
 
+def evaluation_batches(graphs: Sequence[Data], inputs: NodeInputs, device: torch.device,
+                       batch_size: int = 256) -> list:
+    """``graphs`` encoded by ``inputs`` and collated into batches on ``device``, in order: made once and
+    scored every epoch by :func:`evaluate`, instead of encoding and collating the graphs again each time."""
+    return [batch.to(device) for batch in DataLoader([inputs(g) for g in graphs], batch_size=batch_size)]
+
+
 @torch.no_grad()
-def evaluate(model: GraphClassifier, graphs: Sequence[Data], inputs: NodeInputs, device: torch.device) -> dict:
+def evaluate(model: GraphClassifier, graphs: Sequence[Data] | list, inputs: NodeInputs | None,
+             device: torch.device) -> dict:
+    """Scores of ``model`` on ``graphs``: PyG graphs (encoded by ``inputs``), or the batches
+    :func:`evaluation_batches` made of them (``inputs`` is then not used)."""
     model.eval()
+    if inputs is not None:
+        graphs = evaluation_batches(graphs, inputs, device)
     logits, labels = [], []
-    for batch in DataLoader([inputs(g) for g in graphs], batch_size=256):
-        batch = batch.to(device)
+    for batch in graphs:
         logits.append(model(batch.x, batch.edge_index, batch.batch).cpu())
         labels.append(batch.y.view(-1).cpu())
     return scores(torch.cat(logits), torch.cat(labels))
@@ -194,6 +205,7 @@ def train_graph_classifier(
 
     best = {"score": -float("inf"), "epoch": -1, "state": None}
     started = time.perf_counter()
+    val_batches = evaluation_batches(val_graphs, inputs, device)
     for epoch in range(epochs):
         model.train()
         for batch in loader:
@@ -203,7 +215,7 @@ def train_graph_classifier(
             loss = F.cross_entropy(logits, batch.y.view(-1))
             loss.backward()
             optimizer.step()
-        val = evaluate(model, val_graphs, inputs, device)
+        val = evaluate(model, val_batches, None, device)
         score = val[select_on] if val[select_on] is not None else val["accuracy"]
         if score > best["score"]:
             best = {"score": score, "epoch": epoch, "state": copy.deepcopy(model.state_dict()), "val": val}

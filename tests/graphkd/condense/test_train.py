@@ -4,7 +4,8 @@ from torch_geometric.data import Data
 
 from graphkd.condense import CondensedDataset, condense, training_set
 from graphkd.condense.mirage import _unroll
-from graphkd.condense.train import NodeInputs, evaluate, scores, stratified_split, train_graph_classifier
+from graphkd.condense.train import (NodeInputs, evaluate, evaluation_batches, scores, stratified_split,
+                                    train_graph_classifier)
 from graphkd.datasets import TUDataset
 from graphkd.nn import GraphClassifier
 
@@ -119,3 +120,21 @@ def test_evaluate_on_full_training(mutag):
     assert 0 <= result["best_epoch"] < 3 and 0.0 <= result["test"]["accuracy"] <= 1.0
     model = GraphClassifier("gat", 7, 8, 2, 2)
     assert set(evaluate(model, mutag[:10], inputs, torch.device("cpu"))) == {"accuracy", "roc_auc"}
+
+
+def test_evaluation_batches_score_as_the_graphs_one_by_one(mutag):
+    # The batches made once per training run score exactly as each graph run through the model alone.
+    inputs = NodeInputs(7)
+    torch.manual_seed(0)
+    model = GraphClassifier("gin", 7, 8, 2, 2).eval()
+    graphs = mutag[:50]
+    with torch.no_grad():
+        logits = torch.cat([model(g.x.float(), g.edge_index, torch.zeros(g.num_nodes, dtype=torch.long))
+                            for g in graphs])
+    expected = scores(logits, torch.tensor([int(g.y) for g in graphs]))
+    batches = evaluation_batches(graphs, inputs, torch.device("cpu"), batch_size=16)
+    assert len(batches) == 4 and sum(b.num_graphs for b in batches) == 50
+    for result in (evaluate(model, batches, None, torch.device("cpu")),
+                   evaluate(model, graphs, inputs, torch.device("cpu"))):
+        assert result["accuracy"] == pytest.approx(expected["accuracy"])
+        assert result["roc_auc"] == pytest.approx(expected["roc_auc"], abs=1e-12)
