@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
-from torch_geometric.data import Data
+from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
 from geokd.seed import seed_everything
@@ -125,14 +125,14 @@ def scores(logits: torch.Tensor, labels: torch.Tensor) -> dict:
 
 
 def evaluation_batches(graphs: Sequence[Data], inputs: NodeInputs, device: torch.device,
-                       batch_size: int = 256) -> list:
+                       batch_size: int = 256) -> list[Batch]:
     """``graphs`` encoded by ``inputs`` and collated into batches on ``device``, in order: made once and
     scored every epoch by :func:`evaluate`, instead of encoding and collating the graphs again each time."""
     return [batch.to(device) for batch in DataLoader([inputs(g) for g in graphs], batch_size=batch_size)]
 
 
 @torch.no_grad()
-def evaluate(model: GraphClassifier, graphs: Sequence[Data] | list, inputs: NodeInputs | None,
+def evaluate(model: GraphClassifier, graphs: Sequence[Data] | Sequence[Batch], inputs: NodeInputs | None,
              device: torch.device) -> dict:
     """Scores of ``model`` on ``graphs``: PyG graphs (encoded by ``inputs``), or the batches
     :func:`evaluation_batches` made of them (``inputs`` is then not used)."""
