@@ -43,7 +43,9 @@ The MLP student then learns, on every observed node, the tokenizer's class logit
 
 with :math:`p^\text{tok} = \operatorname{softmax}(W q / \tau_y)`. The soft labels are the
 tokenizer's, not :attr:`DistillContext.teacher`'s (as in the paper); pass
-``use_teacher_logits=True`` to take them from the provided teacher instead.
+``use_teacher_logits=True`` to take them from the provided teacher instead. With a SAGE
+teacher on the CPF splits of Cora and CiteSeer, validation prefers the teacher's soft labels
+(benchmarks/RESULTS.md, "VQGraph: the tokenizer's soft labels vs the SAGE teacher's").
 
 Differences from the official code (`YangLing0818/VQGraph
 <https://github.com/YangLing0818/VQGraph>`_), all deliberate:
