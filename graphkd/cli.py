@@ -20,6 +20,8 @@ examples:
   torchrun --nproc-per-node 2 -m graphkd.cli demo   the same in 2 processes (gloo on CPU, NCCL on GPU)
   graphkd distill --dataset cora --teacher sage --method glnn nosmog --setting tran --seeds 10 --out runs/cora
                                SAGE teacher, plain MLP, GLNN and NOSMOG students on the CPF splits, table and plot
+  graphkd distill --dataset citeseer --method vqgraph --option vqgraph.use_teacher_logits=true dropout=0.3 --out runs/vq
+                               a method's argument (METHOD.ARG=VALUE) and a student option of every student
   graphkd export --ckpt runs/cora/students/glnn-seed0.pt --out serve/   TorchScript + ONNX, checked against eager
   graphkd condense --method mirage --dataset MUTAG --hops 2 --support 0.3 --gnn gin --seeds 3 --out runs/mutag
 """

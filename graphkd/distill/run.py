@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import statistics
 import time
@@ -62,8 +63,69 @@ def method_class(name: str) -> type:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def build_method(name: str):
-    return method_class(name)()
+def build_method(name: str, **options):
+    return method_class(name)(**options)
+
+
+def parse_options(entries: list[str] | None, methods: list[str]) -> tuple[dict[str, dict], dict]:
+    """``--option`` entries as ``(method options, student options)``.
+
+    ``METHOD.ARG=VALUE`` sets a constructor argument of one of ``methods`` (e.g.
+    ``vqgraph.use_teacher_logits=true``); ``KEY=VALUE`` sets a student option of every student,
+    the plain MLP's included (e.g. ``dropout=0.3``; the keys of :func:`student_defaults`). Values
+    are read by :func:`graphkd.distill.search.parse_value`. Every key is checked here, before any
+    training: a ValueError names the entry and what was expected.
+    """
+    import inspect
+
+    from graphkd.distill.search import parse_value
+
+    method_options: dict[str, dict] = {}
+    student_options: dict = {}
+    student_keys = sorted(set(student_defaults(None)) - {"epochs", "patience"})  # these two are flags
+    for entry in entries or []:
+        key, sep, text = entry.partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or not key or not text:
+            raise ValueError(f"--option entries must look like METHOD.ARG=VALUE or KEY=VALUE, got {entry!r}")
+        value = parse_value(text)
+        if "." in key:
+            name, _, argument = key.partition(".")
+            if name not in methods:
+                raise ValueError(f"--option {entry!r} names method {name!r}, which is not among --method {methods}")
+            accepted = sorted(set(inspect.signature(method_class(name).__init__).parameters) - {"self"})
+            if argument not in accepted:
+                raise ValueError(f"--option {entry!r}: {method_class(name).__name__} takes no argument {argument!r} "
+                                 f"(it takes {accepted})")
+            target = method_options.setdefault(name, {})
+        else:
+            if key not in student_keys:
+                raise ValueError(f"--option {entry!r}: {key!r} is not a student option ({student_keys}); "
+                                 "a method's argument is written METHOD.ARG=VALUE")
+            argument, target = key, student_options
+        if argument in target:
+            raise ValueError(f"--option sets {key!r} twice")
+        target[argument] = value
+    # The values are checked now, not after a teacher's training: methods by their constructors,
+    # the student by building its MLP once.
+    for name, options in method_options.items():
+        build_method(name, **options)
+    if student_options:
+        from graphkd.nn import MLP
+
+        merged = {**student_defaults(None), **student_options}
+        MLP(1, merged["hidden_channels"], 2, merged["num_layers"], merged["dropout"], merged["norm"])
+        def number(value) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+        if not (number(merged["lr"]) and merged["lr"] > 0):
+            raise ValueError(f"--option lr must be a number > 0, got {merged['lr']!r}")
+        if not (number(merged["weight_decay"]) and merged["weight_decay"] >= 0):
+            raise ValueError(f"--option weight_decay must be a number >= 0, got {merged['weight_decay']!r}")
+        batch = merged["batch_size"]
+        if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+            raise ValueError(f"--option batch_size must be an int >= 1 or none, got {batch!r}")
+    return method_options, student_options
 
 
 def _write_json(path: Path, payload: dict) -> None:
@@ -158,15 +220,16 @@ def _run_seed(args, data, seed: int, teacher_dir: Path, out: Path, ctx: Distribu
     if "test_ind" in teacher_scores:
         teacher_scores["prod"] = 0.8 * teacher_scores["test"] + 0.2 * teacher_scores["test_ind"]
     record = {"seed": seed, "setting": args.setting, "dataset": args.dataset, "teacher": args.teacher,
-              "models": {args.teacher: {"scores": teacher_scores, "seconds": teacher.seconds}}}
+              "options": list(getattr(args, "option", None) or []), "models": {args.teacher: {"scores": teacher_scores, "seconds": teacher.seconds}}}
+    method_options, student_options = parse_options(getattr(args, "option", None), list(args.method))
     config = student_defaults(args.dataset)
-    config.update({"epochs": args.epochs, "patience": args.patience})
+    config.update({"epochs": args.epochs, "patience": args.patience, **student_options})
     for name in ["mlp"] + [m for m in args.method if m != "mlp"]:
         if previous and name in previous.get("models", {}) and (out / "students" / f"{name}-seed{seed}.pt").is_file():
             record["models"][name] = previous["models"][name]
             continue
         seed_everything(seed)
-        method = build_method(name)
+        method = build_method(name, **method_options.get(name, {}))
         distill_ctx = DistillContext(data, split, teacher, data.num_classes, ctx.device, seed, teacher_model)
         result = train_student(method, distill_ctx, dist_ctx=ctx, desc=f"{name}, seed {seed}", **config)
         record["models"][name] = {"scores": result.scores, "seconds": result.seconds, "epochs": result.epochs,
@@ -240,6 +303,8 @@ def plot_accuracy_latency(summary: dict, path: Path) -> None:
 
 
 def run_distill(args: argparse.Namespace) -> int:
+    options = list(getattr(args, "option", None) or [])
+    parse_options(options, list(args.method))  # bad options fail before any process group or training
     ctx = init_distributed(args.device)
     try:
         out = Path(args.out)
@@ -259,6 +324,9 @@ def run_distill(args: argparse.Namespace) -> int:
                     raise ValueError(f"{path} records setting {previous.get('setting')!r} with teacher "
                                      f"{previous.get('teacher')!r}; use another --out for {args.setting!r} / "
                                      f"{args.teacher!r}")
+                if sorted(previous.get("options", [])) != sorted(options):
+                    raise ValueError(f"{path} records --option {previous.get('options', [])}, not "
+                                     f"{options}; use another --out for other options")
                 if set(args.method) | {"mlp"} <= set(previous["models"]):
                     continue
             _write_json(path, _run_seed(args, data, seed, teacher_dir, out, ctx, log, previous))
@@ -325,6 +393,9 @@ def add_distill_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--fan-out", type=lambda s: [] if s == "full" else [int(v) for v in s.split(",")],
                         default=None, help="teacher neighbour sampling per layer, e.g. 5,5, or 'full' for full-batch "
                                            "training (default: the teacher's, 5,5 for sage)")
+    parser.add_argument("--option", nargs="+", default=None, metavar="KEY=VALUE",
+                        help="METHOD.ARG=VALUE sets a method's argument (e.g. vqgraph.use_teacher_logits=true); "
+                             "KEY=VALUE a student option of every student (e.g. dropout=0.3)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--teacher-dir", default=None,

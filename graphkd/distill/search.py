@@ -31,7 +31,8 @@ from geokd.seed import seed_everything
 from graphkd.distill.student import DistillContext, student_defaults, train_student
 
 
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
+    """A command-line value as int, float, bool (``true``/``false``), ``None`` (``none``) or the text itself."""
     for kind in (int, float):
         try:
             return kind(text)
@@ -55,7 +56,7 @@ def parse_grid(entries: Sequence[str]) -> dict[str, list]:
             raise ValueError(f"grid entries must look like key=value1,value2, got {entry!r}")
         if key in grid:
             raise ValueError(f"grid key {key!r} is given twice")
-        parsed = [_parse_value(v.strip()) for v in values.split(",") if v.strip()]
+        parsed = [parse_value(v.strip()) for v in values.split(",") if v.strip()]
         if not parsed:
             raise ValueError(f"grid entry {entry!r} has no values")
         bad = [v for v in parsed if isinstance(v, float) and not math.isfinite(v)]

@@ -6,6 +6,7 @@ import torch
 from geokd.checkpoint import load_checkpoint
 from graphkd.cli import main
 from graphkd.distill.data import load_node_dataset, make_split
+from graphkd.distill.run import parse_options
 from graphkd.distill.teacher import cached_teacher
 
 
@@ -71,3 +72,51 @@ def test_student_latency_feeds_wider_students_their_width():
     assert milliseconds > 0 and "64 position features are not timed" in note
     with pytest.raises(ValueError, match="reads 10 features"):
         student_latency(MLP(10, 16, 7), data)
+
+
+def test_parse_options():
+    methods, student = parse_options(["vqgraph.use_teacher_logits=true", "glnn.schedule=joint", "dropout=0.3",
+                                      "batch_size=none", "glnn.lam=0"], ["glnn", "vqgraph"])
+    assert methods == {"vqgraph": {"use_teacher_logits": True}, "glnn": {"schedule": "joint", "lam": 0}}
+    assert student == {"dropout": 0.3, "batch_size": None}
+    assert parse_options(None, ["glnn"]) == ({}, {})
+    bad = {
+        "schedule=joint": "not a student option",
+        "epochs=5": "not a student option",  # a flag of its own
+        "nosmog.adv_eps=0.1": "not among --method",
+        "glnn.adv_eps=0.1": "GLNN takes no argument 'adv_eps'",
+        "glnn.lam": "must look like METHOD.ARG=VALUE",
+        "glnn.lam=": "must look like METHOD.ARG=VALUE",
+        "glnn.lam=2": "lam must be in",  # the constructor's own check
+        "glnn.schedule=sometimes": "schedule must be one of",
+        "dropout=1.5": "dropout must be in",
+        "lr=0": "lr must be a number > 0",
+        "weight_decay=-1": "weight_decay must be a number >= 0",
+        "weight_decay=nan": "weight_decay must be a number >= 0",
+        "batch_size=0": "batch_size must be an int >= 1",
+        "norm=group": "norm must be one of",
+    }
+    for entry, message in bad.items():
+        with pytest.raises(ValueError, match=message):
+            parse_options([entry], ["glnn"])
+    with pytest.raises(ValueError, match="sets 'glnn.lam' twice"):
+        parse_options(["glnn.lam=0", "glnn.lam=0.5"], ["glnn"])
+
+
+def test_distill_cli_options_reach_the_students_and_are_kept_with_the_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["distill", "--dataset", "cora", "--method", "glnn", "--seeds", "1", "--epochs", "5", "--teacher-epochs",
+            "5", "--fan-out", "full", "--out", str(out), "--json", "--option", "dropout=0.25", "glnn.lam=0.5"]
+    assert main(argv) == 0
+    record = json.loads((out / "records" / "seed0.json").read_text())
+    assert record["options"] == ["dropout=0.25", "glnn.lam=0.5"]
+    for name in ("mlp", "glnn"):  # student options reach every student, the plain MLP's too
+        assert load_checkpoint(out / "students" / f"{name}-seed0.pt")["student_config"]["dropout"] == 0.25
+    capsys.readouterr()
+    # The run directory holds students trained with these options: other options need another --out.
+    assert main(argv[:-3]) == 2
+    assert "use another --out for other options" in capsys.readouterr().err
+    # A bad option fails before any training.
+    assert main([*argv[:-3], "--out", str(tmp_path / "bad"), "--option", "glnn.lam=3"]) == 2
+    assert "lam must be in [0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "bad" / "teachers").exists()
