@@ -67,6 +67,10 @@ def build_method(name: str, **options):
     return method_class(name)(**options)
 
 
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def parse_options(entries: list[str] | None, methods: list[str]) -> tuple[dict[str, dict], dict]:
     """``--option`` entries as ``(method options, student options)``.
 
@@ -115,12 +119,9 @@ def parse_options(entries: list[str] | None, methods: list[str]) -> tuple[dict[s
 
         merged = {**student_defaults(None), **student_options}
         MLP(1, merged["hidden_channels"], 2, merged["num_layers"], merged["dropout"], merged["norm"])
-        def number(value) -> bool:
-            return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-        if not (number(merged["lr"]) and merged["lr"] > 0):
+        if not (_finite_number(merged["lr"]) and merged["lr"] > 0):
             raise ValueError(f"--option lr must be a number > 0, got {merged['lr']!r}")
-        if not (number(merged["weight_decay"]) and merged["weight_decay"] >= 0):
+        if not (_finite_number(merged["weight_decay"]) and merged["weight_decay"] >= 0):
             raise ValueError(f"--option weight_decay must be a number >= 0, got {merged['weight_decay']!r}")
         batch = merged["batch_size"]
         if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
@@ -219,9 +220,10 @@ def _run_seed(args, data, seed: int, teacher_dir: Path, out: Path, ctx: Distribu
     teacher_scores = dict(teacher.scores)
     if "test_ind" in teacher_scores:
         teacher_scores["prod"] = 0.8 * teacher_scores["test"] + 0.2 * teacher_scores["test_ind"]
+    options = list(getattr(args, "option", None) or [])
     record = {"seed": seed, "setting": args.setting, "dataset": args.dataset, "teacher": args.teacher,
-              "options": list(getattr(args, "option", None) or []), "models": {args.teacher: {"scores": teacher_scores, "seconds": teacher.seconds}}}
-    method_options, student_options = parse_options(getattr(args, "option", None), list(args.method))
+              "options": options, "models": {args.teacher: {"scores": teacher_scores, "seconds": teacher.seconds}}}
+    method_options, student_options = parse_options(options, list(args.method))
     config = student_defaults(args.dataset)
     config.update({"epochs": args.epochs, "patience": args.patience, **student_options})
     for name in ["mlp"] + [m for m in args.method if m != "mlp"]:
@@ -354,6 +356,7 @@ def run_distill(args: argparse.Namespace) -> int:
                 if note:
                     row["latency_note"] = note
         summary["seeds"] = args.seeds
+        summary["options"] = options
         _write_json(out / "summary.json", summary)
         plot_accuracy_latency(summary, out / "accuracy_latency.png")
         if args.json:

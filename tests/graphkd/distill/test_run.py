@@ -110,6 +110,7 @@ def test_distill_cli_options_reach_the_students_and_are_kept_with_the_run(tmp_pa
     assert main(argv) == 0
     record = json.loads((out / "records" / "seed0.json").read_text())
     assert record["options"] == ["dropout=0.25", "glnn.lam=0.5"]
+    assert json.loads(capsys.readouterr().out)["options"] == record["options"]
     for name in ("mlp", "glnn"):  # student options reach every student, the plain MLP's too
         assert load_checkpoint(out / "students" / f"{name}-seed0.pt")["student_config"]["dropout"] == 0.25
     capsys.readouterr()
