@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
+from torch import Tensor
 from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
@@ -124,6 +125,52 @@ def scores(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     return result
 
 
+class PackedGraphs:
+    """Training graphs stored as one set of concatenated tensors, from which a batch of any graphs is
+    cut with a few index operations: the same tensors as PyG's collation of those graphs
+    (``Batch.from_data_list``), made in a fraction of its time.
+
+    Keeps what :class:`~graphkd.nn.GraphClassifier` training reads: ``x``, ``edge_index``, one label
+    ``y`` per graph and, when every graph has one, the readout mask ``root_mask``.
+    """
+
+    def __init__(self, graphs: Sequence[Data]):
+        if not graphs:
+            raise ValueError("graphs is empty")
+        self.num_nodes = torch.tensor([g.num_nodes for g in graphs])
+        self.num_edges = torch.tensor([g.edge_index.size(1) for g in graphs])
+        self.node_ptr = torch.cumsum(self.num_nodes, 0) - self.num_nodes
+        self.edge_ptr = torch.cumsum(self.num_edges, 0) - self.num_edges
+        self.x = torch.cat([g.x for g in graphs])
+        self.edge_index = torch.cat([g.edge_index for g in graphs], dim=1)  # each graph's own node ids
+        self.y = torch.cat([g.y.view(-1) for g in graphs])
+        if self.y.numel() != len(graphs):
+            raise ValueError(f"every graph must hold one label y, got {self.y.numel()} labels for {len(graphs)} graphs")
+        masks = [getattr(g, "root_mask", None) for g in graphs]
+        self.root_mask = torch.cat(masks) if all(m is not None for m in masks) else None
+
+    def __len__(self) -> int:
+        return self.num_nodes.numel()
+
+    @staticmethod
+    def _ranges(starts: Tensor, counts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Concatenated ``arange(start, start + count)`` per graph, each element's graph, and the
+        graphs' offsets in the concatenation."""
+        owner = torch.repeat_interleave(torch.arange(counts.numel()), counts)
+        offsets = torch.cumsum(counts, 0) - counts
+        return starts[owner] + torch.arange(owner.numel()) - offsets[owner], owner, offsets
+
+    def batch(self, index: Tensor) -> Batch:
+        """The graphs ``index`` (in that order, repeats allowed) as one PyG batch."""
+        nodes, node_owner, node_offsets = self._ranges(self.node_ptr[index], self.num_nodes[index])
+        edges, edge_owner, _ = self._ranges(self.edge_ptr[index], self.num_edges[index])
+        batch = Batch(x=self.x[nodes], edge_index=self.edge_index[:, edges] + node_offsets[edge_owner],
+                      y=self.y[index], batch=node_owner)
+        if self.root_mask is not None:
+            batch.root_mask = self.root_mask[nodes]
+        return batch
+
+
 def evaluation_batches(graphs: Sequence[Data], inputs: NodeInputs, device: torch.device,
                        batch_size: int = 256) -> list[Batch]:
     """``graphs`` encoded by ``inputs`` and collated into batches on ``device``, in order: made once and
@@ -190,26 +237,29 @@ def train_graph_classifier(
     device = torch.device(device)
     model = GraphClassifier(gnn, inputs.size, hidden, num_layers, num_classes, dropout).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    prepared = [inputs(g) for g in train_graphs]
+    packed = PackedGraphs([inputs(g) for g in train_graphs])
     generator = torch.Generator().manual_seed(seed)
+    # The loader draws graph indices only (the same draws as a loader over the graphs themselves);
+    # the packed graphs are cut into each batch.
+    indices = range(len(packed))
     if sample_weights is not None:
         weights = torch.tensor(list(sample_weights), dtype=torch.double)
-        if weights.numel() != len(prepared) or not (weights >= 0).all() or weights.sum() <= 0:
+        if weights.numel() != len(packed) or not (weights >= 0).all() or weights.sum() <= 0:
             raise ValueError("sample_weights must be non-negative, one per training graph, not all zero")
-        steps = steps_per_epoch or max(1, len(prepared) // batch_size)
+        steps = steps_per_epoch or max(1, len(packed) // batch_size)
         sampler = torch.utils.data.WeightedRandomSampler(weights, steps * batch_size, replacement=True,
                                                          generator=generator)
-        loader = DataLoader(prepared, batch_size=batch_size, sampler=sampler)
+        loader = torch.utils.data.DataLoader(indices, batch_size=batch_size, sampler=sampler)
     else:
-        loader = DataLoader(prepared, batch_size=batch_size, shuffle=True, generator=generator)
+        loader = torch.utils.data.DataLoader(indices, batch_size=batch_size, shuffle=True, generator=generator)
 
     best = {"score": -float("inf"), "epoch": -1, "state": None}
     started = time.perf_counter()
     val_batches = evaluation_batches(val_graphs, inputs, device)
     for epoch in range(epochs):
         model.train()
-        for batch in loader:
-            batch = batch.to(device)
+        for index in loader:
+            batch = packed.batch(index).to(device)
             optimizer.zero_grad()
             logits = model(batch.x, batch.edge_index, batch.batch, getattr(batch, "root_mask", None))
             loss = F.cross_entropy(logits, batch.y.view(-1))

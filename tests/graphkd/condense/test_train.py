@@ -1,11 +1,11 @@
 import pytest
 import torch
-from torch_geometric.data import Data
+from torch_geometric.data import Batch, Data
 
 from graphkd.condense import CondensedDataset, condense, training_set
 from graphkd.condense.mirage import _unroll
-from graphkd.condense.train import (NodeInputs, evaluate, evaluation_batches, scores, stratified_split,
-                                    train_graph_classifier)
+from graphkd.condense.train import (NodeInputs, PackedGraphs, evaluate, evaluation_batches, scores,
+                                    stratified_split, train_graph_classifier)
 from graphkd.datasets import TUDataset
 from graphkd.nn import GraphClassifier
 
@@ -138,3 +138,30 @@ def test_evaluation_batches_score_as_the_graphs_one_by_one(mutag):
                    evaluate(model, graphs, inputs, torch.device("cpu"))):
         assert result["accuracy"] == pytest.approx(expected["accuracy"])
         assert result["roc_auc"] == pytest.approx(expected["roc_auc"], abs=1e-12)
+
+
+@pytest.mark.parametrize("with_roots", [False, True])
+def test_packed_graphs_cut_the_batches_pyg_collates(with_roots):
+    generator = torch.Generator().manual_seed(0)
+    graphs = []
+    for i in range(12):
+        n = int(torch.randint(1, 9, (1,), generator=generator))
+        m = 0 if i == 3 else int(torch.randint(0, 20, (1,), generator=generator))  # graph 3 has no edges
+        data = Data(x=torch.randn(n, 5, generator=generator),
+                    edge_index=torch.randint(0, n, (2, m), generator=generator), y=torch.tensor([i % 3]))
+        if with_roots:
+            data.root_mask = torch.rand(n, generator=generator) < 0.5
+        graphs.append(data)
+    packed = PackedGraphs(graphs)
+    assert len(packed) == 12
+    for index in (torch.tensor([0]), torch.tensor([3, 3, 11, 0, 7]), torch.randperm(12, generator=generator)):
+        got = packed.batch(index)
+        expected = Batch.from_data_list([graphs[i] for i in index.tolist()])
+        for key in ("x", "edge_index", "y", "batch") + (("root_mask",) if with_roots else ()):
+            assert torch.equal(getattr(got, key), getattr(expected, key)), key
+        assert with_roots or getattr(got, "root_mask", None) is None
+    with pytest.raises(ValueError, match="graphs is empty"):
+        PackedGraphs([])
+    with pytest.raises(ValueError, match="one label y"):
+        PackedGraphs([Data(x=torch.randn(2, 5), edge_index=torch.zeros(2, 0, dtype=torch.long),
+                           y=torch.tensor([0, 1]))])
