@@ -38,7 +38,7 @@ MIRAGE_OPTIONS = {
     "IMDB-BINARY": {"support": 0.01},
     "PROTEINS": {"support": 0.05},
     "ogbg-molbace": {"support": 0.15},
-    "mol-hiv": {"support": 0.05},
+    "mol-hiv": {"support": [0.01, 0.08]},  # inactive, active: the best seed-0 validation score (RESULTS.md)
     "mol-bbbp": {"support": 0.05},
     "mol-bace": {"support": 0.15},
 }
