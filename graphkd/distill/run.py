@@ -93,6 +93,8 @@ def parse_options(entries: list[str] | None, methods: list[str]) -> tuple[dict[s
         if not sep or not key or not text:
             raise ValueError(f"--option entries must look like METHOD.ARG=VALUE or KEY=VALUE, got {entry!r}")
         value = parse_value(text)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"--option {entry!r}: values must be finite, got {value}")
         if "." in key:
             name, _, argument = key.partition(".")
             if name not in methods:

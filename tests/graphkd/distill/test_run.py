@@ -92,7 +92,9 @@ def test_parse_options():
         "dropout=1.5": "dropout must be in",
         "lr=0": "lr must be a number > 0",
         "weight_decay=-1": "weight_decay must be a number >= 0",
-        "weight_decay=nan": "weight_decay must be a number >= 0",
+        "weight_decay=nan": "values must be finite",
+        "glnn.temperature=nan": "values must be finite",  # GLNN's own check (temperature <= 0) lets NaN through
+        "glnn.lam=inf": "values must be finite",
         "batch_size=0": "batch_size must be an int >= 1",
         "norm=group": "norm must be one of",
     }
