@@ -120,9 +120,8 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
     seed_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if method == "mirage":
-        condensed = condense(train, num_hops=args.hops, min_support=mirage_support(args.support), dataset_name=args.dataset,
-                             node_strategy=args.node_labels,
-                             max_length=args.max_length)
+        condensed = condense(train, num_hops=args.hops, min_support=mirage_support(args.support),
+                             dataset_name=args.dataset, node_strategy=args.node_labels, max_length=args.max_length)
         condense_seconds = time.perf_counter() - started
         size = condensed.save(seed_dir / "condensed.mirage")
         train_set, weights = training_set(condensed)
