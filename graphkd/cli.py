@@ -84,8 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument("--support", type=float, nargs="+", default=[0.1],
                           help="mirage: per-class support, a fraction of the class's graphs; one value for every "
                                "class or one per class, in class order (default: 0.1)")
-    condense.add_argument("--node-labels", default="auto", choices=["auto", "argmax", "categorical", "degree"],
-                          help="mirage: node categories of the trees (default: auto, from the features)")
+    condense.add_argument("--node-labels", default="auto", type=_label_strategy("nodes"),
+                          help="mirage: node categories of the trees: auto, argmax, categorical, degree, or "
+                               "columns:I,J,... (categorical on those feature columns; columns:0 labels atoms by "
+                               "element) (default: auto, from the features)")
+    condense.add_argument("--edge-labels", default="auto", type=_label_strategy("edges"),
+                          help="mirage: edge categories of the trees: auto, argmax, categorical, or columns:I,J,... "
+                               "(columns:0 labels bonds by type) (default: auto, from the features)")
     condense.add_argument("--max-length", type=int, default=None,
                           help="mirage: largest tree set kept (default: no limit)")
     condense.add_argument("--graphs-per-class", type=int, default=10,
@@ -105,6 +110,23 @@ def build_parser() -> argparse.ArgumentParser:
                                "methods (default: OUT/reference)")
     condense.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
+
+
+def _label_strategy(what: str):
+    """An argparse type for --node-labels / --edge-labels: a strategy graphkd.condense.discretize knows."""
+    def parse(text: str) -> str:
+        from graphkd.condense.discretize import STRATEGIES, is_strategy
+
+        try:
+            known = is_strategy(text) and not (what == "edges" and text == "degree")
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        if not known:
+            names = [name for name in STRATEGIES if what == "nodes" or name != "degree"]
+            raise argparse.ArgumentTypeError(f"expected one of {', '.join(names)} for {what}, got {text!r}")
+        return text
+
+    return parse
 
 
 def _info(args: argparse.Namespace) -> int:

@@ -7,7 +7,8 @@ condensed at each depth L; the time of one `graphkd.condense.condense` call is s
 Data: $GEOKD_DATA (offline copies; mol-hiv is converted from SMILES with RDKit on first use).
 
     GEOKD_DATA=../shared/data GEOKD_OFFLINE=1 python benchmarks/graphkd/bm_mirage.py \\
-        [--datasets NCI1 DD mol-hiv] [--sizes 2 3] [--support S] [--json out.json]
+        [--datasets NCI1 DD mol-hiv] [--sizes 2 3] [--support S] [--node-labels L] [--edge-labels L] \\
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def main() -> None:
     parser.add_argument("--support", type=float, nargs="+", default=None,
                         help="per-class support fraction, one value or one per class (default: 0.1, or the score "
                              "table's MIRAGE_OPTIONS)")
+    parser.add_argument("--node-labels", default=None,
+                        help="node categories, e.g. columns:0 (default: auto, or MIRAGE_OPTIONS's)")
+    parser.add_argument("--edge-labels", default=None,
+                        help="edge categories, e.g. columns:0 (default: auto, or MIRAGE_OPTIONS's)")
     args = parser.parse_args()
 
     rows = []
@@ -46,13 +51,14 @@ def main() -> None:
         train = [graphs[i] for i in train_index]
         options = MIRAGE_OPTIONS.get(name, {})
         support = mirage_support(args.support if args.support is not None else options.get("support", 0.1))
-        node_labels = options.get("node_labels", "auto")
+        node_labels = args.node_labels or options.get("node_labels", "auto")
+        edge_labels = args.edge_labels or options.get("edge_labels", "auto")
         for num_hops in args.sizes:
             runs = []
             for _ in range(args.repeat):
                 started = time.perf_counter()
                 condensed = condense(train, num_hops=num_hops, min_support=support, node_strategy=node_labels,
-                                     dataset_name=name)
+                                     edge_strategy=edge_labels, dataset_name=name)
                 total = time.perf_counter() - started
                 runs.append((total, condensed))
             seconds = [run[0] for run in runs]
@@ -63,6 +69,7 @@ def main() -> None:
             row = {
                 "dataset": name, "num_hops": num_hops, "train_graphs": len(train),
                 "train_nodes": sum(g.num_nodes for g in train), "support": support, "node_labels": node_labels,
+                "edge_labels": edge_labels,
                 "seconds_median": statistics.median(seconds), "seconds_min": min(seconds),
                 "seconds_hash": meta["seconds_hash"], "seconds_mine": meta["seconds_mine"],
                 "distinct_trees": meta["distinct_trees"], "patterns_per_class": condensed.num_patterns(),

@@ -83,6 +83,7 @@ def main() -> None:
                 code = graphkd_main([
                     "condense", "--method", method, "--dataset", dataset, "--gnn", gnn, "--hops", str(args.hops),
                     "--support", *supports, "--node-labels", options.get("node_labels", "auto"),
+                    "--edge-labels", options.get("edge_labels", "auto"),
                     "--graphs-per-class", str(args.graphs_per_class),
                     "--seeds", str(args.seeds), "--epochs", str(args.epochs), "--out", str(out),
                     "--reference-dir", str(Path(args.out) / "reference"),

@@ -6,6 +6,9 @@ categories first. The strategies, chosen per dataset:
 * ``"argmax"``: one-hot features (TU node labels, MUTAG's bond types);
 * ``"categorical"``: integer columns, one category per distinct row (OGB's
   atom and bond features);
+* ``"columns:I,J,..."``: as ``"categorical"`` on the listed columns only
+  (``"columns:0"`` labels OGB atoms by element and bonds by bond type: coarser
+  categories make computation trees shared by more graphs);
 * ``"degree"``: the in-degree, for graphs without node features (IMDB-BINARY);
 * ``"auto"``: the first of these that fits the data;
 * a callable ``fn(features, edge_index, num_nodes) -> LongTensor``.
@@ -19,7 +22,32 @@ import torch
 from torch import Tensor
 
 Strategy = str | Callable[[Tensor | None, Tensor, int], Tensor]
-STRATEGIES = ("auto", "argmax", "categorical", "degree")
+STRATEGIES = ("auto", "argmax", "categorical", "degree", "columns:I,J,...")
+
+
+def parse_columns(strategy: str) -> list[int]:
+    """The column indices of a ``"columns:I,J,..."`` strategy (distinct, non-negative, in the given order)."""
+    text = strategy[len("columns:"):]
+    try:
+        columns = [int(part) for part in text.split(",")]
+    except ValueError:
+        columns = []
+    if not columns or any(column < 0 for column in columns) or len(set(columns)) != len(columns):
+        raise ValueError(
+            f"strategy {strategy!r}: expected 'columns:' and distinct non-negative column indices separated by "
+            "commas, e.g. 'columns:0' or 'columns:0,7'"
+        )
+    return columns
+
+
+def is_strategy(strategy) -> bool:
+    """Whether ``strategy`` names a strategy :func:`discretize` knows (or is a callable)."""
+    if callable(strategy):
+        return True
+    if isinstance(strategy, str) and strategy.startswith("columns:"):
+        parse_columns(strategy)
+        return True
+    return strategy in STRATEGIES[:-1]
 
 
 def _is_one_hot(features: Tensor) -> bool:
@@ -56,7 +84,7 @@ def discretize(
         if not isinstance(labels, Tensor) or labels.dtype != torch.long or labels.dim() != 1:
             raise TypeError("a discretization function must return a 1-D int64 tensor")
         return labels
-    if strategy not in STRATEGIES:
+    if not is_strategy(strategy):
         raise ValueError(f"strategy must be one of {STRATEGIES} or a callable, got {strategy!r}")
     count = num_nodes if what == "nodes" else edge_index.shape[1]
     if strategy == "auto":
@@ -85,10 +113,19 @@ def discretize(
         if features.dim() != 2 or not _is_one_hot(features):
             raise ValueError(f"strategy 'argmax' needs one-hot {what} features (one 1 per row)")
         return features.argmax(dim=1)
-    # categorical: one category per distinct row.
-    if not _is_integral(features):
-        raise ValueError(f"strategy 'categorical' needs integer-valued {what} features")
-    rows = features.reshape(count, -1).long()
+    # categorical: one category per distinct row (of the chosen columns).
+    rows = features.reshape(count, -1)
+    if strategy.startswith("columns:"):
+        columns = parse_columns(strategy)
+        if max(columns) >= rows.shape[1]:
+            raise ValueError(
+                f"strategy {strategy!r}: column {max(columns)} is out of range for {what} features with "
+                f"{rows.shape[1]} columns"
+            )
+        rows = rows[:, columns]
+    if not _is_integral(rows):
+        raise ValueError(f"strategy {strategy!r} needs integer-valued {what} features")
+    rows = rows.long()
     return _row_ids(rows) if count else torch.zeros(0, dtype=torch.long)
 
 

@@ -24,6 +24,7 @@ from geokd.checkpoint import load_checkpoint, save_checkpoint
 from geokd.distributed import cleanup, init_distributed
 from geokd.log import get_logger, progress
 from graphkd.condense.coreset import SELECTORS, graph_embeddings, select_per_class
+from graphkd.condense.discretize import discretize
 from graphkd.condense.mirage import class_supports, condense, training_set
 from graphkd.condense.train import NodeInputs, stratified_split, train_graph_classifier
 from graphkd.datasets import get_dataset
@@ -104,6 +105,22 @@ def mirage_support(support):
     return support
 
 
+def run_config(args) -> dict:
+    """The options a seed's record depends on: a run directory is resumed only with the same ones."""
+    config = {"method": args.method, "dataset": args.dataset, "gnn": args.gnn, "hops": args.hops,
+              "hidden": args.hidden, "epochs": args.epochs}
+    if args.method == "mirage":
+        config.update(support=mirage_support(args.support), node_labels=args.node_labels,
+                      edge_labels=args.edge_labels, max_length=args.max_length)
+    else:
+        config["graphs_per_class"] = args.graphs_per_class
+        if args.method in ("doscond", "kidd"):
+            config["iterations"] = args.iterations
+        if args.method == "kidd":
+            config["init"] = args.init
+    return config
+
+
 def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
     graphs = list(dataset)
     labels = [int(g.y) for g in graphs]
@@ -121,7 +138,8 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
     started = time.perf_counter()
     if method == "mirage":
         condensed = condense(train, num_hops=args.hops, min_support=mirage_support(args.support),
-                             dataset_name=args.dataset, node_strategy=args.node_labels, max_length=args.max_length)
+                             dataset_name=args.dataset, node_strategy=args.node_labels,
+                             edge_strategy=args.edge_labels, max_length=args.max_length)
         condense_seconds = time.perf_counter() - started
         size = condensed.save(seed_dir / "condensed.mirage")
         train_set, weights = training_set(condensed)
@@ -167,6 +185,7 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
         "condensed_bytes": size,
         "condense_seconds": round(condense_seconds, 4),
         **extra,
+        "config": run_config(args),
     }
 
 
@@ -225,6 +244,19 @@ def run_condense(args) -> int:
         dataset = get_dataset(args.dataset)
         if args.method == "mirage":
             class_supports(mirage_support(args.support), dataset.num_classes)  # bad values fail before training
+            first = dataset[0]  # and so do label strategies the features do not fit
+            discretize(first.x, first.edge_index, first.num_nodes, args.node_labels, "nodes")
+            discretize(getattr(first, "edge_attr", None), first.edge_index, first.num_nodes, args.edge_labels, "edges")
+        config = run_config(args)
+        for seed in range(args.seeds):
+            # Records of runs older than the check carry no config and are taken as they are.
+            record_path = out / f"seed{seed}.json"
+            earlier = json.loads(record_path.read_text()).get("config") if record_path.is_file() else None
+            if earlier is not None and earlier != config:
+                changed = sorted(key for key in config.keys() | earlier.keys() if config.get(key) != earlier.get(key))
+                then = ", ".join(f"{key}={earlier.get(key)!r}" for key in changed)
+                now = ", ".join(f"{key}={config.get(key)!r}" for key in changed)
+                raise ValueError(f"{record_path} was run with {then}, not {now}; use another --out for other options")
         mine = ctx.shard(list(range(args.seeds)))
         for seed in progress(mine, ctx, desc=f"{args.method} on {args.dataset}", unit="seed"):
             record_path = out / f"seed{seed}.json"
@@ -244,6 +276,7 @@ def run_condense(args) -> int:
         result = {"method": args.method, "dataset": args.dataset, "gnn": args.gnn, "hops": args.hops,
                   "support": mirage_support(args.support) if args.method == "mirage" else None, "seeds": args.seeds,
                   "node_labels": args.node_labels if args.method == "mirage" else None,
+                  "edge_labels": args.edge_labels if args.method == "mirage" else None,
                   "summary": summary}
         _write_json(out / "results.json", {**result, "records": records})
         print(json.dumps(result, indent=2) if args.json else format_table(args, summary, args.seeds))

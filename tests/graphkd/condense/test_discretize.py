@@ -54,3 +54,32 @@ def test_errors():
         discretize(torch.eye(2), EDGES, 3, "argmax")
     with pytest.raises(TypeError, match="must return a 1-D int64 tensor"):
         discretize(None, EDGES, 3, lambda f, e, n: [0, 0, 0])
+
+
+def test_columns_are_categorical_on_the_chosen_columns():
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randint(0, 4, (200, 5), generator=generator)
+    for columns in ([0], [3, 1], [4, 0, 2]):
+        expected = torch.unique(features[:, columns], dim=0, return_inverse=True)[1]
+        strategy = "columns:" + ",".join(map(str, columns))
+        assert torch.equal(discretize(features, EDGES, 200, strategy), expected)
+        assert torch.equal(discretize(features.float(), EDGES, 200, strategy), expected)
+    # Integer-valued chosen columns suffice; the others may be anything.
+    mixed = torch.cat([features[:, :1].float(), torch.rand(200, 1, generator=generator)], dim=1)
+    assert torch.equal(discretize(mixed, EDGES, 200, "columns:0"), features[:, 0])
+    assert torch.equal(discretize(features, EDGES, 200, "columns:0,1,2,3,4"), discretize(features, EDGES, 200))
+
+
+@pytest.mark.parametrize("strategy", ["columns:", "columns:a", "columns:-1", "columns:0,0", "columns:1,,2"])
+def test_columns_errors(strategy):
+    with pytest.raises(ValueError, match="distinct non-negative column indices"):
+        discretize(torch.zeros(3, 2), EDGES, 3, strategy)
+
+
+def test_columns_out_of_range_or_continuous():
+    with pytest.raises(ValueError, match="column 2 is out of range for nodes features with 2 columns"):
+        discretize(torch.zeros(3, 2), EDGES, 3, "columns:0,2")
+    with pytest.raises(ValueError, match="'columns:1' needs integer-valued edges features"):
+        discretize(torch.tensor([[1.0, 0.5]] * 4), EDGES, 3, "columns:1", what="edges")
+    with pytest.raises(ValueError, match="needs nodes features, and there are none"):
+        discretize(None, EDGES, 3, "columns:0")

@@ -94,3 +94,47 @@ def test_summary_leaves_out_undefined_roc_auc():
     assert summary["condensed_roc_auc"] == {"mean": 0.8, "std": 0.0, "top5_by_val_mean": 0.8, "seeds": 1}
     assert summary["condensed_accuracy"]["seeds"] == 2
     assert summarize([record(None)])["full_roc_auc"]["mean"] is None
+
+
+def test_condense_mirage_label_columns_and_options_kept_with_the_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["condense", "--method", "mirage", "--dataset", "MUTAG", "--support", "0.3", "--node-labels", "columns:0",
+            "--edge-labels", "columns:0,1", "--seeds", "1", "--epochs", "1", "--out", str(out), "--json"]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["node_labels"] == "columns:0" and printed["edge_labels"] == "columns:0,1"
+    config = json.loads((out / "seed0.json").read_text())["config"]
+    assert config["node_labels"] == "columns:0" and config["support"] == 0.3
+    from graphkd.condense import CondensedDataset
+
+    # MUTAG's one-hot column 0 (carbon or not): trees with two node categories only.
+    condensed = CondensedDataset.load(out / "seed0" / "condensed.mirage")
+    assert {label for tree in condensed.trees for label in tree["labels"]} <= {0, 1}
+
+    # The same options resume; other options are refused before anything runs.
+    assert main(argv) == 0
+    capsys.readouterr()
+    other = [*argv[:6], "0.2", *argv[7:]]
+    assert main(other) == 2
+    assert "was run with support=0.3, not support=0.2; use another --out" in capsys.readouterr().err
+    random_run = ["condense", "--method", "random", "--dataset", "MUTAG", "--seeds", "1", "--epochs", "1",
+                  "--out", str(tmp_path / "random")]
+    assert main([*random_run, "--graphs-per-class", "2"]) == 0
+    assert main([*random_run, "--graphs-per-class", "3"]) == 2
+    assert "graphs_per_class=2, not graphs_per_class=3" in capsys.readouterr().err
+    # A strategy the features do not fit fails before any training.
+    assert main([*argv[:7], "--node-labels", "columns:7", "--out", str(tmp_path / "wide")]) == 2
+    assert "column 7 is out of range for nodes features with 7 columns" in capsys.readouterr().err
+    assert not (tmp_path / "wide" / "reference").exists()
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--node-labels", "kmeans", "expected one of auto, argmax, categorical, degree"),
+    ("--node-labels", "columns:x", "distinct non-negative column indices"),
+    ("--edge-labels", "degree", "expected one of auto, argmax, categorical, columns:I,J,... for edges"),
+])
+def test_condense_bad_label_strategies_exit_2(tmp_path, capsys, flag, value, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["condense", "--method", "mirage", "--dataset", "MUTAG", flag, value, "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
