@@ -6,11 +6,13 @@ selection everywhere); the inductive runs give both the `ind` column (held-out t
 between the settings' runs of a dataset. Independent runs go in parallel (--jobs, one torch thread
 each). Prints a markdown table beside the papers' figures and writes JSON; an existing --json file
 keeps its other cells, so the table can be grown or refreshed one method at a time.
+With --option (passed to `graphkd distill --option`), the runs go to their own directories and the
+students' rows are named `MODEL [LABEL]` (--label, default: the options joined), beside the defaults'.
 
     GEOKD_DATA=../shared/data GEOKD_OFFLINE=1 python benchmarks/graphkd/g2m_accuracy.py \\
         [--datasets cora citeseer] [--settings tran ind] [--methods glnn ffg2m vqgraph nosmog] \\
         [--seeds 10] [--teacher-select loss|accuracy] [--jobs 2] --out runs/g2m [--json table.json] \\
-        [--markdown table.md]
+        [--markdown table.md] [--option vqgraph.use_teacher_logits=true ... [--label soft-labels]]
 """
 
 from __future__ import annotations
@@ -37,8 +39,21 @@ PAPER = {
 }
 
 
+TEACHERS = ("sage",)
+
+
+def options_label(args: argparse.Namespace) -> str | None:
+    """The name that tells the rows of runs with --option from the defaults' (``None`` without options)."""
+    if not args.option:
+        return None
+    return args.label or " ".join(args.option)
+
+
 def run_one(dataset: str, setting: str, args: argparse.Namespace) -> dict:
-    out = Path(args.out) / f"{dataset}-{setting}"
+    label = options_label(args)
+    # graphkd distill refuses to resume a run directory with other options, so each set has its own.
+    suffix = "" if label is None else "-" + "".join(c if c.isalnum() or c in "._=-" else "_" for c in label)
+    out = Path(args.out) / f"{dataset}-{setting}{suffix}"
     command = [sys.executable, "-m", "graphkd.cli", "distill", "--dataset", dataset, "--teacher", "sage",
                "--setting", setting, "--seeds", str(args.seeds), "--method", *args.methods, "--out", str(out),
                "--teacher-dir", str(Path(args.out) / "teachers" / dataset), "--json"]
@@ -46,6 +61,8 @@ def run_one(dataset: str, setting: str, args: argparse.Namespace) -> dict:
         command += ["--fan-out", args.fan_out]
     if args.teacher_select:
         command += ["--teacher-select", args.teacher_select]
+    if args.option:
+        command += ["--option", *args.option]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", GEOKD_PROGRESS="0")
     started = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -53,6 +70,11 @@ def run_one(dataset: str, setting: str, args: argparse.Namespace) -> dict:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-4000:]}")
     summary = json.loads(result.stdout)
     summary["wall_seconds"] = time.perf_counter() - started
+    if label is not None:
+        # The teacher is the defaults' (shared through --teacher-dir); the students carry the options.
+        summary["rows"] = [row if row["model"] in TEACHERS else {**row, "model": f"{row['model']} [{label}]"}
+                           for row in summary["rows"]]
+        summary["options_label"] = label
     print(f"{dataset} {setting}: done in {summary['wall_seconds']:.0f} s", file=sys.stderr)
     return summary
 
@@ -66,24 +88,29 @@ def table_rows(summaries: list[dict]) -> list[dict]:
                 key = {"tran": "test", "ind": "test_ind", "prod": "prod"}[column]
                 if f"{key}_mean" not in row:
                     continue
+                # Papers' figures are for the default students; the teacher is the defaults' in every run.
+                labelled = summary.get("options_label") and row["model"] not in TEACHERS
+                paper = None if labelled else PAPER.get((summary["dataset"], row["model"], column))
                 rows.append({"dataset": summary["dataset"], "setting": column, "model": row["model"],
                              "mean": row[f"{key}_mean"], "std": row[f"{key}_std"], "seeds": row["seeds"],
-                             "latency_ms": row.get("latency_ms"),
-                             "paper": PAPER.get((summary["dataset"], row["model"], column))})
+                             "latency_ms": row.get("latency_ms"), "paper": paper})
     return rows
 
 
 def merge_summaries(previous: list[dict], new: list[dict]) -> list[dict]:
     """Per (dataset, setting) run summary, the earlier one with this run's models replacing its own."""
-    fresh = {(summary["dataset"], summary["setting"]): summary for summary in new}
+    def key(summary: dict) -> tuple:
+        return summary["dataset"], summary["setting"], summary.get("options_label")
+
+    fresh = {key(summary): summary for summary in new}
     merged = []
     for summary in previous:
-        update = fresh.pop((summary["dataset"], summary["setting"]), None)
+        update = fresh.pop(key(summary), None)
         if update is not None:
             summary = {**summary, **{k: v for k, v in update.items() if k != "rows"},
                        "rows": merge_rows(summary["rows"], update["rows"], ("model",))}
         merged.append(summary)
-    return merged + [summary for summary in new if (summary["dataset"], summary["setting"]) in fresh]
+    return merged + [summary for summary in new if key(summary) in fresh]
 
 
 def markdown(rows: list[dict]) -> str:
@@ -107,11 +134,18 @@ def main() -> None:
     parser.add_argument("--teacher-select", choices=["loss", "accuracy"], default=None,
                         help="validation score that keeps the teacher's epoch (default: the CLI's, loss); "
                              "use a fresh --out for another choice, its teachers are cached there")
+    parser.add_argument("--option", nargs="+", default=None, metavar="KEY=VALUE",
+                        help="passed to graphkd distill --option (METHOD.ARG=VALUE or KEY=VALUE); the runs get "
+                             "their own directories and rows named 'MODEL [LABEL]'")
+    parser.add_argument("--label", default=None,
+                        help="the rows' label for --option (default: the options themselves)")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, one torch thread each (default: 2)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--json", default=None)
     parser.add_argument("--markdown", default=None)
     args = parser.parse_args()
+    if args.label is not None and not args.option:
+        parser.error("--label names the rows of --option runs; give --option too")
 
     # The teacher of a dataset is shared by its settings' runs only within a setting (the inductive
     # teacher never sees held-out nodes), so the runs are independent and can go side by side.
