@@ -24,8 +24,9 @@ examples:
                                a method's argument (METHOD.ARG=VALUE) and a student option of every student
   graphkd export --ckpt runs/cora/students/glnn-seed0.pt --out serve/   TorchScript + ONNX, checked against eager
   graphkd condense --method mirage --dataset MUTAG --hops 2 --support 0.3 --gnn gin --seeds 3 --out runs/mutag
-  graphkd condense --method mirage --dataset mol-hiv --support 0.03 0.1 --node-labels columns:0 --edge-labels columns:0 \\
-                   --out runs/hiv    a support per class (inactive, active); trees of atoms by element, bonds by type
+  graphkd condense --method mirage --dataset mol-hiv --support 0.03 0.1 --node-labels columns:0 \\
+                   --edge-labels columns:0 --out runs/hiv
+                               a support per class (inactive, active); trees of atoms by element, bonds by type
 """
 
 
