@@ -100,7 +100,7 @@ def graph_embeddings(model, graphs: Sequence[Data], inputs, device: str | torch.
     rows = []
     for batch in DataLoader([inputs(g) for g in graphs], batch_size=batch_size):
         batch = batch.to(device)
-        rows.append(model.embed(batch.x, batch.edge_index, batch.batch).cpu())
+        rows.append(model.embed(batch.x, batch.edge_index, batch.batch, num_graphs=batch.num_graphs).cpu())
     return torch.cat(rows)
 
 

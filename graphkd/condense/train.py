@@ -188,7 +188,7 @@ def evaluate(model: GraphClassifier, graphs: Sequence[Data] | Sequence[Batch], i
         graphs = evaluation_batches(graphs, inputs, device)
     logits, labels = [], []
     for batch in graphs:
-        logits.append(model(batch.x, batch.edge_index, batch.batch).cpu())
+        logits.append(model(batch.x, batch.edge_index, batch.batch, num_graphs=batch.num_graphs).cpu())
         labels.append(batch.y.view(-1).cpu())
     return scores(torch.cat(logits), torch.cat(labels))
 
@@ -261,7 +261,7 @@ def train_graph_classifier(
         for index in loader:
             batch = packed.batch(index).to(device)
             optimizer.zero_grad()
-            logits = model(batch.x, batch.edge_index, batch.batch, getattr(batch, "root_mask", None))
+            logits = model(batch.x, batch.edge_index, batch.batch, getattr(batch, "root_mask", None), index.numel())
             loss = F.cross_entropy(logits, batch.y.view(-1))
             loss.backward()
             optimizer.step()

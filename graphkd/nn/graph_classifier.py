@@ -44,13 +44,20 @@ class GraphClassifier(torch.nn.Module):
             torch.nn.Linear(hidden_channels, num_classes),
         )
 
-    def embed(self, x: Tensor, edge_index: Tensor, batch: Tensor, readout_mask: Tensor | None = None) -> Tensor:
-        r"""The graph embeddings :math:`\sum_{v \in R(G)} h_v^{(L)}`, before the head. Shape :math:`(B, H)`."""
+    def embed(self, x: Tensor, edge_index: Tensor, batch: Tensor, readout_mask: Tensor | None = None,
+              num_graphs: int | None = None) -> Tensor:
+        r"""The graph embeddings :math:`\sum_{v \in R(G)} h_v^{(L)}`, before the head. Shape :math:`(B, H)`.
+
+        ``num_graphs`` is :math:`B`; without it, ``batch.max() + 1``, which misses graphs without
+        nodes at the end of the batch (give it whenever a batch may hold such graphs).
+        """
         h = self.gnn(x, edge_index)
-        num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+        if num_graphs is None:
+            num_graphs = int(batch.max()) + 1 if batch.numel() else 0
         if readout_mask is not None:
             h, batch = h[readout_mask], batch[readout_mask]
         return global_add_pool(h, batch, size=num_graphs)
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor, readout_mask: Tensor | None = None) -> Tensor:
-        return self.head(self.embed(x, edge_index, batch, readout_mask))
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor, readout_mask: Tensor | None = None,
+                num_graphs: int | None = None) -> Tensor:
+        return self.head(self.embed(x, edge_index, batch, readout_mask, num_graphs))

@@ -165,3 +165,29 @@ def test_packed_graphs_cut_the_batches_pyg_collates(with_roots):
     with pytest.raises(ValueError, match="one label y"):
         PackedGraphs([Data(x=torch.randn(2, 5), edge_index=torch.zeros(2, 0, dtype=torch.long),
                            y=torch.tensor([0, 1]))])
+
+
+def test_graphs_without_nodes_keep_their_rows(mutag):
+    # A graph without nodes last in a batch leaves no trace in the batch vector; it still gets its own
+    # (zero) embedding, so logits and labels stay aligned in training and in evaluation.
+    inputs = NodeInputs(7)
+    empty = Data(x=torch.zeros(0, 7), edge_index=torch.zeros(2, 0, dtype=torch.long),
+                 edge_attr=torch.zeros(0, mutag[0].edge_attr.size(1)), y=torch.tensor([1]))
+    graphs = [mutag[0], mutag[1], empty]
+    torch.manual_seed(0)
+    model = GraphClassifier("gcn", 7, 8, 2, 2).eval()
+    packed = PackedGraphs([inputs(g) for g in graphs])
+    batch = packed.batch(torch.tensor([0, 2]))
+    assert int(batch.batch.max()) == 0
+    with torch.no_grad():
+        logits = model(batch.x, batch.edge_index, batch.batch, num_graphs=2)
+        assert logits.shape == (2, 2)
+        assert torch.equal(logits[1], model.head(torch.zeros(1, 8))[0])
+    expected = scores(torch.cat([model(g.x.float(), g.edge_index, torch.zeros(g.num_nodes, dtype=torch.long),
+                                       num_graphs=1) for g in graphs]).detach(), torch.tensor([1, 0, 1]))
+    result = evaluate(model, graphs, inputs, torch.device("cpu"))
+    assert result["accuracy"] == pytest.approx(expected["accuracy"])
+    # Training draws the empty graph last in some batch (weight on it alone makes every batch end with it).
+    result = train_graph_classifier(graphs, graphs, graphs, inputs, 2, gnn="gcn", epochs=1, batch_size=3,
+                                    sample_weights=[0.0, 0.0, 1.0], steps_per_epoch=2)
+    assert set(result["val"]) == {"accuracy", "roc_auc"}
