@@ -22,7 +22,8 @@ import torch
 from torch import Tensor
 
 Strategy = str | Callable[[Tensor | None, Tensor, int], Tensor]
-STRATEGIES = ("auto", "argmax", "categorical", "degree", "columns:I,J,...")
+NAMED_STRATEGIES = ("auto", "argmax", "categorical", "degree")
+STRATEGIES = (*NAMED_STRATEGIES, "columns:I,J,...")  # as messages list them
 
 
 def parse_columns(strategy: str) -> list[int]:
@@ -41,13 +42,14 @@ def parse_columns(strategy: str) -> list[int]:
 
 
 def is_strategy(strategy) -> bool:
-    """Whether ``strategy`` names a strategy :func:`discretize` knows (or is a callable)."""
+    """Whether ``strategy`` names a strategy :func:`discretize` knows (or is a callable); a malformed
+    ``"columns:..."`` raises :class:`ValueError` saying what was expected."""
     if callable(strategy):
         return True
     if isinstance(strategy, str) and strategy.startswith("columns:"):
         parse_columns(strategy)
         return True
-    return strategy in STRATEGIES[:-1]
+    return strategy in NAMED_STRATEGIES
 
 
 def _is_one_hot(features: Tensor) -> bool:

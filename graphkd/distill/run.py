@@ -214,8 +214,9 @@ def student_latency(student: torch.nn.Module, data, **kwargs) -> tuple[float, st
 
 
 def _run_seed(args, data, seed: int, teacher_dir: Path, out: Path, ctx: DistributedContext, log,
-              previous: dict | None = None) -> dict:
-    """Train what the seed's record lacks; methods already in ``previous`` are kept."""
+              previous: dict | None = None, parsed_options: tuple[dict, dict] | None = None) -> dict:
+    """Train what the seed's record lacks; methods already in ``previous`` are kept. ``parsed_options``
+    is :func:`parse_options`'s result for ``args.option``."""
     setting = "tran" if args.setting == "tran" else "ind"
     split = make_split(data, setting, seed)
     teacher, teacher_model = _teacher(args, data, split, seed, teacher_dir, ctx, log)
@@ -225,7 +226,7 @@ def _run_seed(args, data, seed: int, teacher_dir: Path, out: Path, ctx: Distribu
     options = list(getattr(args, "option", None) or [])
     record = {"seed": seed, "setting": args.setting, "dataset": args.dataset, "teacher": args.teacher,
               "options": options, "models": {args.teacher: {"scores": teacher_scores, "seconds": teacher.seconds}}}
-    method_options, student_options = parse_options(options, list(args.method))
+    method_options, student_options = parsed_options or ({}, {})
     config = student_defaults(args.dataset)
     config.update({"epochs": args.epochs, "patience": args.patience, **student_options})
     for name in ["mlp"] + [m for m in args.method if m != "mlp"]:
@@ -308,7 +309,7 @@ def plot_accuracy_latency(summary: dict, path: Path) -> None:
 
 def run_distill(args: argparse.Namespace) -> int:
     options = list(getattr(args, "option", None) or [])
-    parse_options(options, list(args.method))  # bad options fail before any process group or training
+    parsed_options = parse_options(options, list(args.method))  # bad options fail before any process group
     ctx = init_distributed(args.device)
     try:
         out = Path(args.out)
@@ -333,7 +334,7 @@ def run_distill(args: argparse.Namespace) -> int:
                                      f"{options}; use another --out for other options")
                 if set(args.method) | {"mlp"} <= set(previous["models"]):
                     continue
-            _write_json(path, _run_seed(args, data, seed, teacher_dir, out, ctx, log, previous))
+            _write_json(path, _run_seed(args, data, seed, teacher_dir, out, ctx, log, previous, parsed_options))
         ctx.barrier()
         if not ctx.is_main:
             return 0
