@@ -8,11 +8,14 @@ each). Prints a markdown table beside the papers' figures and writes JSON; an ex
 keeps its other cells, so the table can be grown or refreshed one method at a time.
 With --option (passed to `graphkd distill --option`), the runs go to their own directories and the
 students' rows are named `MODEL [LABEL]` (--label, default: the options joined), beside the defaults'.
+With --teachers (default: sage, the papers' teacher), each other teacher gets its own runs; its row is
+the teacher's name and its students' rows are named `MODEL [TEACHER teacher]` (with LABEL after it).
 
     GEOKD_DATA=../shared/data GEOKD_OFFLINE=1 python benchmarks/graphkd/g2m_accuracy.py \\
         [--datasets cora citeseer] [--settings tran ind] [--methods glnn ffg2m vqgraph nosmog] \\
         [--seeds 10] [--teacher-select loss|accuracy] [--jobs 2] --out runs/g2m [--json table.json] \\
-        [--markdown table.md] [--option vqgraph.use_teacher_logits=true ... [--label soft-labels]]
+        [--markdown table.md] [--option vqgraph.use_teacher_logits=true ... [--label soft-labels]] \\
+        [--teachers sage gcn gat appnp]
 """
 
 from __future__ import annotations
@@ -39,24 +42,31 @@ PAPER = {
 }
 
 
-TEACHERS = ("sage",)
+TEACHERS = ("sage", "gcn", "gat", "appnp")
+DEFAULT_TEACHER = "sage"
 
 
-def options_label(args: argparse.Namespace) -> str | None:
-    """The name that tells the rows of runs with --option from the defaults' (``None`` without options)."""
-    if not args.option:
-        return None
-    return args.label or " ".join(args.option)
+def options_label(args: argparse.Namespace, teacher: str = DEFAULT_TEACHER) -> str | None:
+    """The name that tells the students of runs with another teacher or --option from the defaults'
+    (``None`` for the SAGE teacher without options)."""
+    parts = [] if teacher == DEFAULT_TEACHER else [f"{teacher} teacher"]
+    if args.option:
+        parts.append(args.label or " ".join(args.option))
+    return ", ".join(parts) or None
 
 
-def run_one(dataset: str, setting: str, args: argparse.Namespace) -> dict:
-    label = options_label(args)
+def run_one(dataset: str, setting: str, teacher: str, args: argparse.Namespace) -> dict:
+    label = options_label(args, teacher)
     # graphkd distill refuses to resume a run directory with other options, so each set has its own.
     suffix = "" if label is None else "-" + "".join(c if c.isalnum() or c in "._=-" else "_" for c in label)
     out = Path(args.out) / f"{dataset}-{setting}{suffix}"
-    command = [sys.executable, "-m", "graphkd.cli", "distill", "--dataset", dataset, "--teacher", "sage",
+    # SAGE teachers keep the layout of earlier runs (teachers/DATASET), so their caches still resume.
+    teacher_dir = Path(args.out) / "teachers" / dataset
+    if teacher != DEFAULT_TEACHER:
+        teacher_dir = Path(args.out) / "teachers" / teacher / dataset
+    command = [sys.executable, "-m", "graphkd.cli", "distill", "--dataset", dataset, "--teacher", teacher,
                "--setting", setting, "--seeds", str(args.seeds), "--method", *args.methods, "--out", str(out),
-               "--teacher-dir", str(Path(args.out) / "teachers" / dataset), "--json"]
+               "--teacher-dir", str(teacher_dir), "--json"]
     if args.fan_out:
         command += ["--fan-out", args.fan_out]
     if args.teacher_select:
@@ -71,11 +81,11 @@ def run_one(dataset: str, setting: str, args: argparse.Namespace) -> dict:
     summary = json.loads(result.stdout)
     summary["wall_seconds"] = time.perf_counter() - started
     if label is not None:
-        # The teacher is the defaults' (shared through --teacher-dir); the students carry the options.
+        # The teacher is shared through --teacher-dir and keeps its name; the students carry the label.
         summary["rows"] = [row if row["model"] in TEACHERS else {**row, "model": f"{row['model']} [{label}]"}
                            for row in summary["rows"]]
         summary["options_label"] = label
-    print(f"{dataset} {setting}: done in {summary['wall_seconds']:.0f} s", file=sys.stderr)
+    print(f"{dataset} {setting} {teacher}: done in {summary['wall_seconds']:.0f} s", file=sys.stderr)
     return summary
 
 
@@ -88,7 +98,7 @@ def table_rows(summaries: list[dict]) -> list[dict]:
                 key = {"tran": "test", "ind": "test_ind", "prod": "prod"}[column]
                 if f"{key}_mean" not in row:
                     continue
-                # Papers' figures are for the default students; the teacher is the defaults' in every run.
+                # Papers' figures are for the SAGE teacher and the default students; other teachers have none.
                 labelled = summary.get("options_label") and row["model"] not in TEACHERS
                 paper = None if labelled else PAPER.get((summary["dataset"], row["model"], column))
                 rows.append({"dataset": summary["dataset"], "setting": column, "model": row["model"],
@@ -139,6 +149,9 @@ def main() -> None:
                              "their own directories and rows named 'MODEL [LABEL]'")
     parser.add_argument("--label", default=None,
                         help="the rows' label for --option (default: the options themselves)")
+    parser.add_argument("--teachers", nargs="+", default=[DEFAULT_TEACHER], choices=TEACHERS,
+                        help="GNN teachers, each with its own runs; students of a teacher other than sage "
+                             "get rows named 'MODEL [TEACHER teacher]' (default: sage)")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, one torch thread each (default: 2)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--json", default=None)
@@ -149,7 +162,8 @@ def main() -> None:
 
     # The teacher of a dataset is shared by its settings' runs only within a setting (the inductive
     # teacher never sees held-out nodes), so the runs are independent and can go side by side.
-    jobs = [(dataset, setting) for dataset in args.datasets for setting in args.settings]
+    jobs = [(dataset, setting, teacher) for dataset in args.datasets for setting in args.settings
+            for teacher in dict.fromkeys(args.teachers)]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         summaries = list(pool.map(lambda job: run_one(*job, args), jobs))
     rows, methods = table_rows(summaries), list(args.methods)

@@ -255,31 +255,36 @@ def _metric(setting: str) -> str:
 
 
 def summarize(records: list[dict], setting: str, dataset: str) -> dict:
-    """Mean ± std over seeds of each model's accuracy in the setting (in %)."""
+    """Mean ± std over seeds of each model's accuracy in the setting (in %), validation included.
+
+    The papers' figures (:data:`PAPER`) are attached only to runs with the SAGE teacher they used.
+    """
     models = list(records[0]["models"]) if records else []
+    sage_teacher = all(r.get("teacher", "sage") == "sage" for r in records)
     rows = []
     for model in models:
         entry = {"model": model, "seeds": len(records)}
-        for key in (["test"] if setting == "tran" else ["test", "test_ind", "prod"]):
+        for key in (["val", "test"] if setting == "tran" else ["val", "test", "test_ind", "prod"]):
             values = [100 * r["models"][model]["scores"][key] for r in records if key in r["models"][model]["scores"]]
             if values:
                 entry[f"{key}_mean"] = statistics.fmean(values)
                 entry[f"{key}_std"] = statistics.pstdev(values) if len(values) > 1 else 0.0
         entry["accuracy"] = entry.get(f"{_metric(setting)}_mean")
         entry["accuracy_std"] = entry.get(f"{_metric(setting)}_std", 0.0)
-        entry["paper"] = PAPER.get((dataset, model), {}).get(setting)
+        entry["paper"] = PAPER.get((dataset, model), {}).get(setting) if sage_teacher else None
         rows.append(entry)
     return {"dataset": dataset, "setting": setting, "metric": _metric(setting), "rows": rows}
 
 
 def format_table(summary: dict) -> str:
     lines = [(f"{summary['dataset']}, setting {summary['setting']} (accuracy on {summary['metric']}, %, mean ± std over "
-             f"seeds)"), f"{'model':<10} {'accuracy':>16} {'paper':>7} {'latency (10 nodes)':>20}"]
+             f"seeds)"), f"{'model':<10} {'accuracy':>16} {'validation':>16} {'paper':>7} {'latency (10 nodes)':>20}"]
     for row in summary["rows"]:
         accuracy = "n/a" if row["accuracy"] is None else f"{row['accuracy']:.2f} ± {row['accuracy_std']:.2f}"
+        validation = "n/a" if row.get("val_mean") is None else f"{row['val_mean']:.2f} ± {row['val_std']:.2f}"
         paper = "" if row.get("paper") is None else f"{row['paper']:.2f}"
         latency = "" if row.get("latency_ms") is None else f"{row['latency_ms']:.3f} ms"
-        lines.append(f"{row['model']:<10} {accuracy:>16} {paper:>7} {latency:>20}")
+        lines.append(f"{row['model']:<10} {accuracy:>16} {validation:>16} {paper:>7} {latency:>20}")
     return "\n".join(lines)
 
 

@@ -6,7 +6,7 @@ import torch
 from geokd.checkpoint import load_checkpoint
 from graphkd.cli import main
 from graphkd.distill.data import load_node_dataset, make_split
-from graphkd.distill.run import parse_options
+from graphkd.distill.run import parse_options, summarize
 from graphkd.distill.teacher import cached_teacher
 
 
@@ -72,6 +72,23 @@ def test_student_latency_feeds_wider_students_their_width():
     assert milliseconds > 0 and "64 position features are not timed" in note
     with pytest.raises(ValueError, match="reads 10 features"):
         student_latency(MLP(10, 16, 7), data)
+
+
+def test_summarize_keeps_validation_and_gives_paper_figures_to_sage_teachers_only():
+    def record(teacher, val, test):
+        return {"teacher": teacher, "models": {teacher: {"scores": {"val": val, "test": test}},
+                                               "nosmog": {"scores": {"val": val - 0.01, "test": test + 0.01}}}}
+
+    summary = summarize([record("sage", 0.80, 0.82), record("sage", 0.84, 0.80)], "tran", "cora")
+    rows = {row["model"]: row for row in summary["rows"]}
+    assert rows["nosmog"]["val_mean"] == pytest.approx(81.0) and rows["nosmog"]["val_std"] == pytest.approx(2.0)
+    assert rows["nosmog"]["test_mean"] == pytest.approx(82.0) and rows["nosmog"]["accuracy"] == rows["nosmog"]["test_mean"]
+    assert rows["nosmog"]["paper"] == 83.04 and rows["sage"]["val_mean"] == pytest.approx(82.0)
+
+    # The published figures come from SAGE teachers; a student of another teacher is not set beside them.
+    summary = summarize([record("appnp", 0.80, 0.82)], "tran", "cora")
+    assert [row["paper"] for row in summary["rows"]] == [None, None]
+    assert summary["rows"][1]["val_std"] == 0.0
 
 
 def test_parse_options():
