@@ -103,6 +103,7 @@ def table_rows(summaries: list[dict]) -> list[dict]:
                 paper = None if labelled else PAPER.get((summary["dataset"], row["model"], column))
                 rows.append({"dataset": summary["dataset"], "setting": column, "model": row["model"],
                              "mean": row[f"{key}_mean"], "std": row[f"{key}_std"], "seeds": row["seeds"],
+                             "val_mean": row.get("val_mean"), "val_std": row.get("val_std"),
                              "latency_ms": row.get("latency_ms"), "paper": paper})
     return rows
 
@@ -124,13 +125,15 @@ def merge_summaries(previous: list[dict], new: list[dict]) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| dataset | setting | model | accuracy (%) mean ± std | paper | latency, 10 new nodes |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| dataset | setting | model | accuracy (%) mean ± std | validation (%) | paper | latency, 10 new nodes |",
+             "|---|---|---|---|---|---|---|"]
     for row in rows:
         paper = "" if row["paper"] is None else f"{row['paper']:.2f}"
+        # Rows of runs summarised before validation was recorded have none.
+        validation = "" if row.get("val_mean") is None else f"{row['val_mean']:.2f} ± {row['val_std']:.2f}"
         latency = "" if row["latency_ms"] is None else f"{row['latency_ms']:.3f} ms"
         lines.append(f"| {row['dataset']} | {row['setting']} | {row['model']} | {row['mean']:.2f} ± {row['std']:.2f} "
-                     f"| {paper} | {latency} |")
+                     f"| {validation} | {paper} | {latency} |")
     return "\n".join(lines)
 
 

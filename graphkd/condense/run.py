@@ -190,20 +190,23 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
 
 
 def summarize(records: list[dict]) -> dict:
-    """Mean ± std over seeds, and the mean of the 5 best seeds ranked by validation (Mirage's protocol)."""
+    """Mean ± std over seeds of test and validation scores, and the test mean of the 5 best seeds ranked
+    by validation (Mirage's protocol)."""
     summary = {}
     for part in ("full", "condensed"):
         for metric in ("roc_auc", "accuracy"):
             # Seeds whose split leaves ROC-AUC undefined (a single class) are left out and counted.
             usable = [r for r in records if r[part]["test"][metric] is not None and r[part]["val"][metric] is not None]
             if not usable:
-                summary[f"{part}_{metric}"] = {"mean": None, "std": None, "top5_by_val_mean": None, "seeds": 0}
+                summary[f"{part}_{metric}"] = {"mean": None, "std": None, "top5_by_val_mean": None, "val_mean": None,
+                                               "val_std": None, "seeds": 0}
                 continue
             test = np.array([r[part]["test"][metric] for r in usable])
             val = np.array([r[part]["val"][metric] for r in usable])
             best = test[np.argsort(-val, kind="stable")[: min(5, len(usable))]]
             summary[f"{part}_{metric}"] = {"mean": float(test.mean()), "std": float(test.std()),
-                                           "top5_by_val_mean": float(best.mean()), "seeds": len(usable)}
+                                           "top5_by_val_mean": float(best.mean()), "val_mean": float(val.mean()),
+                                           "val_std": float(val.std()), "seeds": len(usable)}
     for key in ("condensed_bytes", "condense_seconds"):
         summary[key] = float(np.mean([r[key] for r in records]))
     summary["train_seconds_full"] = float(np.mean([r["full"]["train_seconds"] for r in records]))

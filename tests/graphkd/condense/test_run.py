@@ -15,7 +15,9 @@ def test_condense_mirage_end_to_end_and_resume(tmp_path, capsys):
     assert printed["method"] == "mirage" and printed["seeds"] == 2
     assert 200 < summary["condensed_bytes"] < 8192
     for key in ("full_roc_auc", "condensed_roc_auc", "full_accuracy", "condensed_accuracy"):
-        assert set(summary[key]) == {"mean", "std", "top5_by_val_mean", "seeds"}
+        assert set(summary[key]) == {"mean", "std", "top5_by_val_mean", "val_mean", "val_std", "seeds"}
+    assert summary["condensed_roc_auc"]["val_mean"] == pytest.approx(
+        sum(json.loads((out / f"seed{seed}.json").read_text())["condensed"]["val"]["roc_auc"] for seed in (0, 1)) / 2)
     assert (out / "seed0" / "condensed.mirage").is_file() and (out / "seed1.json").is_file()
     records = json.loads((out / "results.json").read_text())["records"]
     assert [r["seed"] for r in records] == [0, 1]
@@ -91,7 +93,8 @@ def test_summary_leaves_out_undefined_roc_auc():
         return {"full": part, "condensed": part, "condensed_bytes": 10, "condense_seconds": 0.1}
 
     summary = summarize([record(0.8), record(None)])
-    assert summary["condensed_roc_auc"] == {"mean": 0.8, "std": 0.0, "top5_by_val_mean": 0.8, "seeds": 1}
+    assert summary["condensed_roc_auc"] == {"mean": 0.8, "std": 0.0, "top5_by_val_mean": 0.8, "val_mean": 0.8,
+                                            "val_std": 0.0, "seeds": 1}
     assert summary["condensed_accuracy"]["seeds"] == 2
     assert summarize([record(None)])["full_roc_auc"]["mean"] is None
 
