@@ -23,6 +23,7 @@ import torch
 
 from geokd.benchmark import benchmark_parser, machine, write_json
 from graphkd.condense import condense
+from graphkd.condense.mirage import EmptyClassError
 from graphkd.condense.run import mirage_support, split_indices
 from graphkd.datasets import get_dataset
 
@@ -55,12 +56,19 @@ def main() -> None:
         edge_labels = args.edge_labels or options.get("edge_labels", "auto")
         for num_hops in args.sizes:
             runs = []
-            for _ in range(args.repeat):
-                started = time.perf_counter()
-                condensed = condense(train, num_hops=num_hops, min_support=support, node_strategy=node_labels,
-                                     edge_strategy=edge_labels, dataset_name=name)
-                total = time.perf_counter() - started
-                runs.append((total, condensed))
+            try:
+                for _ in range(args.repeat):
+                    started = time.perf_counter()
+                    condensed = condense(train, num_hops=num_hops, min_support=support, node_strategy=node_labels,
+                                         edge_strategy=edge_labels, dataset_name=name)
+                    total = time.perf_counter() - started
+                    runs.append((total, condensed))
+            except EmptyClassError as error:
+                # A support that fits one depth may leave a class without a tree set at another: reported, not fatal.
+                rows.append({"dataset": name, "num_hops": num_hops, "train_graphs": len(train), "support": support,
+                             "node_labels": node_labels, "edge_labels": edge_labels, "error": str(error)})
+                print(f"{name:10} L={num_hops} {len(train):6d} graphs: {error}", flush=True)
+                continue
             seconds = [run[0] for run in runs]
             condensed = runs[-1][1]
             with tempfile.TemporaryDirectory() as folder:
