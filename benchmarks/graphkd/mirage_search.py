@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--gnn", choices=["gcn", "gin", "gat"], default="gcn")
     parser.add_argument("--supports", nargs="+", required=True,
-                        help="thresholds to try: a fraction or count, or one per class joined by commas (0.03,0.1)")
+                        help="thresholds to try: a fraction in (0, 1], or one per class joined by commas (0.03,0.1)")
     parser.add_argument("--labels", nargs="+", default=["auto"],
                         help="tree labellings to try: auto (every categorical feature) or a discretize strategy")
     parser.add_argument("--seeds", type=int, default=3)
@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> dict:
             values = [float(value) for value in support.split(",")]
         except ValueError:
             parser.error(f"--supports: expected numbers joined by commas, got {support!r}")
-        if any(value <= 0 for value in values):
-            parser.error(f"--supports: thresholds must be positive, got {support!r}")
+        if any(not 0 < value <= 1 for value in values):
+            parser.error(f"--supports: thresholds are fractions in (0, 1], got {support!r}")
 
     started = time.perf_counter()
     settings = [(support, labels) for labels in dict.fromkeys(args.labels) for support in dict.fromkeys(args.supports)]
