@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         rows = list(pool.map(lambda setting: run_setting(*setting, args), settings))
     chosen = choose(rows)
-    print(f"| labels | support | validation ROC-AUC (%) | test ROC-AUC (%) | bytes |\n|---|---|---|---|---|")
+    print("| labels | support | validation ROC-AUC (%) | test ROC-AUC (%) | bytes |\n|---|---|---|---|---|")
     for i, row in enumerate(rows):
         mark = " **chosen**" if i == chosen else ""
         if row.get("val_mean") is None:
