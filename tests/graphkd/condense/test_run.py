@@ -75,6 +75,15 @@ def test_condense_bad_arguments_exit_2_with_a_message(tmp_path, capsys):
     assert not (tmp_path / "three" / "seed0.json").exists() and not (tmp_path / "zero" / "seed0.json").exists()
 
 
+def test_condense_support_without_tree_sets_fails_before_the_reference_trains(tmp_path, capsys):
+    # PROTEINS at 10% leaves its second class without a tree set; mining comes before any training.
+    out = tmp_path / "run"
+    assert main(["condense", "--method", "mirage", "--dataset", "PROTEINS", "--support", "0.1", "--seeds", "1",
+                 "--epochs", "1", "--out", str(out)]) == 2
+    assert "class 1: no tree set reaches min_support=0.1" in capsys.readouterr().err
+    assert not list((out / "reference").glob("*.pt")) and not (out / "seed0.json").exists()
+
+
 def test_condense_mirage_per_class_support(tmp_path, capsys):
     assert main(["condense", "--method", "mirage", "--dataset", "MUTAG", "--support", "0.3", "0.6", "--seeds", "1",
                  "--epochs", "1", "--out", str(tmp_path), "--json"]) == 0
