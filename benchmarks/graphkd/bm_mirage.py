@@ -23,6 +23,7 @@ import torch
 
 from geokd.benchmark import benchmark_parser, machine, write_json
 from graphkd.condense import condense
+from graphkd.condense.mining import TooManyItemsetsError
 from graphkd.condense.mirage import EmptyClassError
 from graphkd.condense.run import mirage_support, split_indices
 from graphkd.datasets import get_dataset
@@ -63,8 +64,9 @@ def main() -> None:
                                          edge_strategy=edge_labels, dataset_name=name)
                     total = time.perf_counter() - started
                     runs.append((total, condensed))
-            except EmptyClassError as error:
-                # A support that fits one depth may leave a class without a tree set at another: reported, not fatal.
+            except (EmptyClassError, TooManyItemsetsError) as error:
+                # A support that fits one depth may leave a class with no tree set (or too many) at another:
+                # reported, not fatal.
                 rows.append({"dataset": name, "num_hops": num_hops, "train_graphs": len(train), "support": support,
                              "node_labels": node_labels, "edge_labels": edge_labels, "error": str(error)})
                 print(f"{name:10} L={num_hops} {len(train):6d} graphs: {error}", flush=True)

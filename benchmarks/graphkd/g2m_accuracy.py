@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from geokd.benchmark import machine, merge_rows, write_json
+from graphkd.nn import TEACHERS
 
 #: Published accuracies (%) with GraphSAGE teachers on the CPF splits: GLNN (Zhang et al., ICLR 2022,
 #: Tables 3 and 5), NOSMOG (Tian et al., ICLR 2023, Table 1), VQGraph (Yang et al., ICLR 2024, Table 1).
@@ -42,7 +43,6 @@ PAPER = {
 }
 
 
-TEACHERS = ("sage", "gcn", "gat", "appnp")
 DEFAULT_TEACHER = "sage"
 
 

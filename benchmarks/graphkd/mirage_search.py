@@ -41,8 +41,7 @@ def run_setting(support: str, labels: str, args: argparse.Namespace) -> dict:
                str(args.seeds), "--epochs", str(args.epochs), "--out", str(out), "--json"]
     if labels != "auto":
         command += ["--node-labels", labels, "--edge-labels", labels]
-    if args.reference_dir:
-        command += ["--reference-dir", args.reference_dir]
+    command += ["--reference-dir", args.reference_dir or str(Path(args.out) / "reference")]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", GEOKD_PROGRESS="0")
     started = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -78,7 +77,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--hops", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=1, help="settings run side by side, one thread each")
     parser.add_argument("--out", default="runs/mirage_search")
-    parser.add_argument("--reference-dir", default=None, help="full-data references shared with other runs")
+    parser.add_argument("--reference-dir", default=None,
+                        help="full-data references, shared by every setting (default: OUT/reference)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     if args.seeds < 1:
