@@ -24,9 +24,9 @@ examples:
                                a method's argument (METHOD.ARG=VALUE) and a student option of every student
   graphkd export --ckpt runs/cora/students/glnn-seed0.pt --out serve/   TorchScript + ONNX, checked against eager
   graphkd condense --method mirage --dataset MUTAG --hops 2 --support 0.3 --gnn gin --seeds 3 --out runs/mutag
-  graphkd condense --method mirage --dataset mol-hiv --support 0.03 0.1 --node-labels columns:0 \\
+  graphkd condense --method mirage --dataset mol-hiv --support 0.2 --node-labels columns:0 \\
                    --edge-labels columns:0 --out runs/hiv
-                               a support per class (inactive, active); trees of atoms by element, bonds by type
+                               trees of atoms by element, bonds by type (--support 0.03 0.1: one per class)
 """
 
 
@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "(columns:0 labels bonds by type) (default: auto, from the features)")
     condense.add_argument("--max-length", type=int, default=None,
                           help="mirage: largest tree set kept (default: no limit)")
+    condense.add_argument("--readout", choices=("trees", "all"), default="trees",
+                          help="mirage: which nodes of a validation or test graph the GNN sums: trees, those whose "
+                               "computation tree the condensed set holds (the whole graph when none does), as "
+                               "Mirage's authors score; all, every node (default: trees)")
     condense.add_argument("--graphs-per-class", type=int, default=10,
                           help="random, herding, kcenter, doscond, kidd: graphs per class (default: 10)")
     condense.add_argument("--iterations", type=int, default=None,
@@ -111,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument("--reference-dir", default=None,
                           help="where full-data reference models are kept, to share them between runs of several "
                                "methods (default: OUT/reference)")
+    condense.add_argument("--no-reference", action="store_true",
+                          help="do not train the GNN on the full training set: use it where the reference "
+                               "directory holds it, else leave the full-data scores empty; not for herding, kcenter "
+                               "or kidd's herding and kcenter starts, which select on its embeddings")
     condense.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
 

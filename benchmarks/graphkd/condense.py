@@ -65,6 +65,13 @@ def main() -> None:
     parser.add_argument("--graphs-per-class", type=int, default=GRAPHS_PER_CLASS,
                         help=f"the baselines' budget (default: {GRAPHS_PER_CLASS}); another value makes cells "
                              "named <method>-<k>pc beside the default ones")
+    parser.add_argument("--mirage-readout", choices=("trees", "all"), default="trees",
+                        help="which nodes of a validation or test graph a GNN trained on Mirage's trees sums: "
+                             "those whose tree the condensed set holds (cells 'mirage'), or every node (cells "
+                             "'mirage-all') (default: trees)")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="never train the full-data GNN: use the reference directory's, else leave its "
+                             "columns empty (graphkd condense --no-reference)")
     parser.add_argument("--out", default="runs/condense")
     parser.add_argument("--json", default=None, help="write the table here (default: <out>/table.json)")
     parser.add_argument("--markdown", default=None, help="also write the table as Markdown rows here")
@@ -77,6 +84,8 @@ def main() -> None:
                 label = method
                 if method != "mirage" and args.graphs_per_class != GRAPHS_PER_CLASS:
                     label = f"{method}-{args.graphs_per_class}pc"
+                if method == "mirage" and args.mirage_readout == "all":
+                    label = "mirage-all"
                 out = Path(args.out) / f"{dataset}-{gnn}-{label}"
                 options = MIRAGE_OPTIONS.get(dataset, {})
                 support = args.support if args.support is not None else options.get("support", 0.1)
@@ -85,9 +94,10 @@ def main() -> None:
                     "condense", "--method", method, "--dataset", dataset, "--gnn", gnn, "--hops", str(args.hops),
                     "--support", *supports, "--node-labels", options.get("node_labels", "auto"),
                     "--edge-labels", options.get("edge_labels", "auto"),
-                    "--graphs-per-class", str(args.graphs_per_class),
+                    "--graphs-per-class", str(args.graphs_per_class), "--readout", args.mirage_readout,
                     "--seeds", str(args.seeds), "--epochs", str(args.epochs), "--out", str(out),
                     "--reference-dir", str(Path(args.out) / "reference"),
+                    *(["--no-reference"] if args.no_reference else []),
                 ])
                 if code != 0:
                     sys.exit(code)
@@ -120,6 +130,9 @@ def main() -> None:
 def markdown_table(rows: list[dict]) -> str:
     """ROC-AUC and accuracy in %, mean ± std over seeds and the mean of the 5 best by validation."""
 
+    def seconds(value):
+        return "n/a" if value is None else f"{value:.1f} s"
+
     def pct(entry, key="mean"):
         return "n/a" if entry[key] is None else f"{100 * entry[key]:.2f}"
 
@@ -133,7 +146,7 @@ def markdown_table(rows: list[dict]) -> str:
             f"| {row['dataset']} | {row['gnn'].upper()} | {row['method']} | {pct(auc)} ± {pct(auc, 'std')} | "
             f"{pct(auc, 'top5_by_val_mean')} | {pct(row['full_roc_auc'])} | {paper} | {pct(acc)} ± {pct(acc, 'std')} | "
             f"{pct(row['full_accuracy'])} | {row['condensed_bytes']:,.0f} | {row['condense_seconds']:.3f} s | "
-            f"{row['train_seconds_condensed']:.1f} s / {row['train_seconds_full']:.1f} s |")
+            f"{row['train_seconds_condensed']:.1f} s / {seconds(row['train_seconds_full'])} |")
     return "\n".join(lines) + "\n"
 
 

@@ -81,12 +81,38 @@ def discretize(
     Returns:
         Tensor: int64 categories, one per node (or edge), values in :math:`[0, 2^{31})`.
     """
+    return categories_of_keys(*category_keys(features, edge_index, num_nodes, strategy, what))
+
+
+def categories_of_keys(keys: Tensor, strategy: str | Callable) -> Tensor:
+    """The categories :func:`discretize` gives rows with these :func:`category_keys` under ``strategy``
+    (resolved): the ranks of the distinct key rows for categorical columns, else the one key column."""
+    if isinstance(strategy, str) and (strategy == "categorical" or strategy.startswith("columns:")):
+        return _row_ids(keys) if keys.shape[0] else torch.zeros(0, dtype=torch.long)
+    return keys[:, 0]
+
+
+def category_keys(
+    features: Tensor | None, edge_index: Tensor, num_nodes: int, strategy: Strategy = "auto", what: str = "nodes"
+) -> tuple[Tensor, str | Callable]:
+    r"""What each row's category stands for, the same in every call: a row of int64 keys per node (or
+    edge), and the strategy ``"auto"`` resolved to.
+
+    :func:`discretize` returns these keys as they are for ``"argmax"`` (the hot column), ``"degree"``
+    and functions (one column), and ranks the distinct rows of the chosen integer columns for
+    ``"categorical"`` and ``"columns:..."``: those ranks depend on which rows a call sees, the keys do
+    not, so categories of different calls are matched through their keys.
+
+    Returns:
+        tuple: keys :math:`(N, K)` (or :math:`(E, K)`) and the resolved strategy (a name, or the callable).
+    """
     if callable(strategy):
         labels = strategy(features, edge_index, num_nodes)
         if not isinstance(labels, Tensor) or labels.dtype != torch.long or labels.dim() != 1:
             raise TypeError("a discretization function must return a 1-D int64 tensor")
-        return labels
-    if not is_strategy(strategy):
+        return labels.view(-1, 1), strategy
+    # "none" (one category for all) is what "auto" resolves to for edges without features.
+    if strategy != "none" and not is_strategy(strategy):
         raise ValueError(f"strategy must be one of {STRATEGIES} or a callable, got {strategy!r}")
     count = num_nodes if what == "nodes" else edge_index.shape[1]
     if strategy == "auto":
@@ -102,11 +128,11 @@ def discretize(
                 "pass a function fn(features, edge_index, num_nodes) -> LongTensor, or drop the columns"
             )
     if strategy == "none":
-        return torch.zeros(count, dtype=torch.long)
+        return torch.zeros(count, 1, dtype=torch.long), strategy
     if strategy == "degree":
         if what != "nodes":
             raise ValueError("strategy 'degree' applies to nodes only")
-        return torch.bincount(edge_index[1], minlength=num_nodes).long()
+        return torch.bincount(edge_index[1], minlength=num_nodes).long().view(-1, 1), strategy
     if features is None:
         raise ValueError(f"strategy {strategy!r} needs {what} features, and there are none")
     if features.shape[0] != count:
@@ -114,7 +140,7 @@ def discretize(
     if strategy == "argmax":
         if features.dim() != 2 or not _is_one_hot(features):
             raise ValueError(f"strategy 'argmax' needs one-hot {what} features (one 1 per row)")
-        return features.argmax(dim=1)
+        return features.argmax(dim=1).view(-1, 1), strategy
     # categorical: one category per distinct row (of the chosen columns).
     rows = features.reshape(count, -1)
     if strategy.startswith("columns:"):
@@ -127,8 +153,7 @@ def discretize(
         rows = rows[:, columns]
     if not _is_integral(rows):
         raise ValueError(f"strategy {strategy!r} needs integer-valued {what} features")
-    rows = rows.long()
-    return _row_ids(rows) if count else torch.zeros(0, dtype=torch.long)
+    return rows.long(), strategy
 
 
 def _row_ids(rows: Tensor) -> Tensor:

@@ -41,12 +41,14 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from graphkd.condense.discretize import Strategy, discretize
+from graphkd.condense.discretize import Strategy, categories_of_keys, category_keys
 from graphkd.condense.mining import TooManyItemsetsError, fpgrowth, resolve_min_support
 from graphkd.ops import index_to_ptr, tree_hash
 
 MAGIC = b"GEOKD-MIRAGE\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Format 1 lacks the category keys (``node_keys``, ``edge_keys``) that :meth:`CondensedDataset.readout_masks` needs.
+READABLE_VERSIONS = (1, 2)
 
 
 class CondensedFileError(ValueError):
@@ -76,7 +78,13 @@ class CondensedDataset:
             category, or each column's most frequent code for categorical columns; zeros
             for other categories); ``None`` for graphs without node features.
         edge_features (list[list[float]] or None): the same for edges.
-        meta (dict): how it was made (dataset, min_support, timings, ...).
+        meta (dict): how it was made (dataset, min_support, the resolved label
+            strategies ``node_labels`` and ``edge_labels``, timings, ...).
+        node_keys (dict[int, list[int]] or None): what each node category a kept tree
+            holds stands for, as :func:`~graphkd.condense.discretize.category_keys` gives it
+            (the hot column, the degree, the values of the categorical columns), so that
+            the nodes of new graphs get the same categories; ``None`` in files of format 1.
+        edge_keys (dict[int, list[int]] or None): the same for edge categories.
     """
 
     num_hops: int
@@ -87,6 +95,8 @@ class CondensedDataset:
     node_features: list[list[float]] | None = None
     edge_features: list[list[float]] | None = None
     meta: dict = field(default_factory=dict)
+    node_keys: dict[int, list[int]] | None = None
+    edge_keys: dict[int, list[int]] | None = None
 
     def num_patterns(self) -> list[int]:
         return [len(class_patterns) for class_patterns in self.patterns]
@@ -101,6 +111,8 @@ class CondensedDataset:
             "node_features": self.node_features,
             "edge_features": self.edge_features,
             "meta": self.meta,
+            "node_keys": None if self.node_keys is None else [[c, k] for c, k in sorted(self.node_keys.items())],
+            "edge_keys": None if self.edge_keys is None else [[c, k] for c, k in sorted(self.edge_keys.items())],
         }
         body = zlib.compress(json.dumps(payload, separators=(",", ":")).encode(), level=9)
         return MAGIC + struct.pack("<HI", FORMAT_VERSION, zlib.crc32(body)) + body
@@ -121,9 +133,10 @@ class CondensedDataset:
         if not data.startswith(MAGIC) or len(data) < header:
             raise CondensedFileError(f"{source} is not a geokd Mirage file")
         version, checksum = struct.unpack("<HI", data[len(MAGIC) : header])
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise CondensedFileError(
-                f"{source} has Mirage file format {version}; this geokd reads format {FORMAT_VERSION}"
+                f"{source} has Mirage file format {version}; this geokd reads formats "
+                f"{READABLE_VERSIONS[0]} to {FORMAT_VERSION}"
                 + (" (upgrade geokd)" if version > FORMAT_VERSION else " (condense again)")
             )
         body = data[header:]
@@ -140,6 +153,8 @@ class CondensedDataset:
                 node_features=payload["node_features"],
                 edge_features=payload["edge_features"],
                 meta=dict(payload["meta"]),
+                node_keys=_key_dict(payload.get("node_keys")),
+                edge_keys=_key_dict(payload.get("edge_keys")),
             )
         except (KeyError, TypeError, ValueError, IndexError, zlib.error) as error:
             raise CondensedFileError(f"{source} is corrupt ({type(error).__name__}: {error})") from error
@@ -197,6 +212,93 @@ class CondensedDataset:
         if label is not None:
             data.y = torch.tensor([label])
         return data
+
+    def readout_masks(self, graphs: Sequence[Data], node_strategy: Strategy | None = None,
+                      edge_strategy: Strategy | None = None) -> list[Tensor]:
+        r"""Per graph, which nodes have a depth-:math:`L` computation tree that this set holds.
+
+        A GNN trained on the tree sets has only ever summed the roots of kept trees; Mirage's
+        authors score a graph likewise, as the union of its nodes' trees that the condensed set
+        holds. Reading out these nodes of the original graph does that without building the
+        trees: with GIN and GAT each such node embeds exactly as its tree's root (with GCN, up to
+        the degrees of the leaves).
+
+        The graphs' nodes and edges get this set's categories through :attr:`node_keys` and
+        :attr:`edge_keys` (a category no kept tree holds matches no tree), under the label
+        strategies recorded at condensation; a function strategy is not recorded and must be
+        passed again.
+
+        Returns:
+            list[Tensor]: one boolean mask over each graph's nodes.
+        """
+        if self.node_keys is None or self.edge_keys is None:
+            raise ValueError("this condensed set holds no category keys (a file of format 1): condense again to "
+                             "read out new graphs by their trees")
+        if len(graphs) == 0:
+            return []
+        strategies = []
+        for name, given in (("node", node_strategy), ("edge", edge_strategy)):
+            recorded = self.meta.get(f"{name}_labels")
+            strategy = given if given is not None else recorded
+            if strategy is None or strategy == "function":
+                raise ValueError(f"{name}_strategy is required: this set's {name} labels came from a function, "
+                                 "which the file does not hold")
+            strategies.append(strategy)
+        batch = Batch.from_data_list(list(graphs))
+        num_nodes = int(batch.num_nodes)
+        node_keys, _ = category_keys(batch.x, batch.edge_index, num_nodes, strategies[0], "nodes")
+        edge_keys, _ = category_keys(getattr(batch, "edge_attr", None), batch.edge_index, num_nodes, strategies[1],
+                                     "edges")
+        trees = self.tree_graph(range(len(self.trees)))
+        ids = tree_hash(
+            torch.cat([batch.edge_index, trees.edge_index + num_nodes], dim=1),
+            torch.cat([_categories_by_key(node_keys, self.node_keys), trees.node_label]),
+            self.num_hops,
+            torch.cat([_categories_by_key(edge_keys, self.edge_keys), trees.edge_label]),
+        )[self.num_hops]
+        kept = ids[num_nodes:][trees.root_mask]
+        mask = torch.isin(ids[:num_nodes], kept)
+        return list(mask.split(torch.diff(batch.ptr).tolist()))
+
+
+def _key_dict(entries) -> dict[int, list[int]] | None:
+    if entries is None:
+        return None
+    return {int(category): [int(k) for k in key] for category, key in entries}
+
+
+def _key_table(keys: Tensor, categories: Tensor, used: set[int]) -> dict[int, list[int]]:
+    """The key row of each category in ``used``, from its first member."""
+    if not used:
+        return {}
+    count = int(categories.max()) + 1
+    first = torch.full((count,), categories.numel(), dtype=torch.long).scatter_reduce(
+        0, categories, torch.arange(categories.numel()), "amin")
+    return {c: keys[int(first[c])].tolist() for c in sorted(used)}
+
+
+def _categories_by_key(keys: Tensor, table: dict[int, list[int]]) -> Tensor:
+    """Categories of rows of keys through ``table``; rows it lacks get one category of their own
+    beyond the table's, which no kept tree holds."""
+    lookup = {tuple(key): category for category, key in table.items()}
+    unknown = max(table, default=-1) + 1
+    return torch.tensor([lookup.get(tuple(row), unknown) for row in keys.tolist()], dtype=torch.long)
+
+
+def tree_readout(condensed: CondensedDataset, graphs: Sequence[Data], **strategies) -> tuple[list[Data], int]:
+    """Copies of ``graphs`` with ``root_mask`` set to :meth:`CondensedDataset.readout_masks`, which
+    :func:`~graphkd.condense.train.evaluate` reads out; a graph holding no kept tree is read out whole,
+    as Mirage's authors do. Returns the graphs and how many of them were read out whole."""
+    whole = 0
+    out = []
+    for graph, mask in zip(graphs, condensed.readout_masks(graphs, **strategies)):
+        if not bool(mask.any()):
+            mask = torch.ones_like(mask)
+            whole += 1
+        graph = graph.clone()
+        graph.root_mask = mask
+        out.append(graph)
+    return out, whole
 
 
 def training_set(condensed: CondensedDataset) -> tuple[list[Data], list[float]]:
@@ -361,9 +463,11 @@ def condense(
     num_classes = int(graph_labels.max()) + 1
     supports = class_supports(min_support, num_classes)
     edge_index, num_nodes = batch.edge_index, int(batch.num_nodes)
-    node_labels = discretize(batch.x, edge_index, num_nodes, node_strategy, "nodes")
+    node_keys, node_resolved = category_keys(batch.x, edge_index, num_nodes, node_strategy, "nodes")
+    node_labels = categories_of_keys(node_keys, node_resolved)
     edge_attr = getattr(batch, "edge_attr", None)
-    edge_labels = discretize(edge_attr, edge_index, num_nodes, edge_strategy, "edges")
+    edge_keys, edge_resolved = category_keys(edge_attr, edge_index, num_nodes, edge_strategy, "edges")
+    edge_labels = categories_of_keys(edge_keys, edge_resolved)
     ids = tree_hash(edge_index, node_labels, num_hops, edge_labels)[num_hops]
     hashed = time.perf_counter()
 
@@ -416,11 +520,11 @@ def condense(
             kept.append((tuple(indices), int(support)))
         patterns.append(kept)
     used_labels = {label for tree in trees for label in tree["labels"]}
+    used_edge_labels = {label for tree in trees for label in tree["edge_labels"][1:]}
     node_features = _feature_table(batch.x, node_labels, used_labels)
     edge_features = None
     if edge_attr is not None:
-        edge_features = _feature_table(edge_attr, edge_labels,
-                                       {label for tree in trees for label in tree["edge_labels"][1:]})
+        edge_features = _feature_table(edge_attr, edge_labels, used_edge_labels)
     finished = time.perf_counter()
     return CondensedDataset(
         num_hops=num_hops,
@@ -436,10 +540,14 @@ def condense(
             "num_graphs": batch.num_graphs,
             "min_support": supports if isinstance(min_support, (list, tuple)) else min_support,
             "max_length": max_length,
+            "node_labels": node_resolved if isinstance(node_resolved, str) else "function",
+            "edge_labels": edge_resolved if isinstance(edge_resolved, str) else "function",
             "distinct_trees": int(ids.max()) + 1 if ids.numel() else 0,
             "class_specific_patterns": specific,
             "seconds_hash": round(hashed - started, 4),
             "seconds_mine": round(mined_at - hashed, 4),
             "seconds_total": round(finished - started, 4),
         },
+        node_keys=_key_table(node_keys, node_labels, used_labels),
+        edge_keys=_key_table(edge_keys, edge_labels, used_edge_labels),
     )

@@ -25,7 +25,7 @@ from geokd.distributed import cleanup, init_distributed
 from geokd.log import get_logger, progress
 from graphkd.condense.coreset import SELECTORS, graph_embeddings, select_per_class
 from graphkd.condense.discretize import discretize
-from graphkd.condense.mirage import class_supports, condense, training_set
+from graphkd.condense.mirage import class_supports, condense, training_set, tree_readout
 from graphkd.condense.train import NodeInputs, stratified_split, train_graph_classifier
 from graphkd.datasets import get_dataset
 from graphkd.nn import GraphClassifier
@@ -82,16 +82,19 @@ def _reference_path(args, seed: int) -> Path:
     return Path(args.reference_dir or Path(args.out) / "reference") / name
 
 
-def full_data_reference(train, val, test, common: dict, args, seed: int):
+def full_data_reference(train, val, test, common: dict, args, seed: int, train_missing: bool = True):
     """The GNN trained on the full training set: its scores, and the model (herding and k-center
     select on its embeddings). Kept in the reference directory, so that runs of several methods
-    sharing one train the reference once per dataset, GNN and seed."""
+    sharing one train the reference once per dataset, GNN and seed. Without ``train_missing`` a
+    reference the directory lacks is not trained: ``(None, None)``."""
     path = _reference_path(args, seed)
     model = GraphClassifier(args.gnn, common["inputs"].size, args.hidden, args.hops, common["num_classes"])
     if path.is_file():
         state = load_checkpoint(path)
         model.load_state_dict(state["model"])
         return state["result"], model
+    if not train_missing:
+        return None, None
     result = train_graph_classifier(train, val, test, return_model=True, **common)
     model = result.pop("model").cpu()
     save_checkpoint({"model": model.state_dict(), "result": result}, path)
@@ -105,13 +108,25 @@ def mirage_support(support):
     return support
 
 
+def mirage_readout(args) -> str:
+    return getattr(args, "readout", "trees")
+
+
+def _earlier_config(record: dict) -> dict | None:
+    """A record's config; Mirage records from before ``--readout`` read out every node."""
+    config = record.get("config")
+    if config is not None and config.get("method") == "mirage" and "readout" not in config:
+        config = {**config, "readout": "all"}
+    return config
+
+
 def run_config(args) -> dict:
     """The options a seed's record depends on: a run directory is resumed only with the same ones."""
     config = {"method": args.method, "dataset": args.dataset, "gnn": args.gnn, "hops": args.hops,
               "hidden": args.hidden, "epochs": args.epochs}
     if args.method == "mirage":
         config.update(support=mirage_support(args.support), node_labels=args.node_labels,
-                      edge_labels=args.edge_labels, max_length=args.max_length)
+                      edge_labels=args.edge_labels, max_length=args.max_length, readout=mirage_readout(args))
     else:
         config["graphs_per_class"] = args.graphs_per_class
         if args.method in ("doscond", "kidd"):
@@ -140,17 +155,23 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
                              dataset_name=args.dataset, node_strategy=args.node_labels,
                              edge_strategy=args.edge_labels, max_length=args.max_length)
         condense_seconds = time.perf_counter() - started
-    full, full_model = full_data_reference(train, val, test, common, args, seed)
+    full, full_model = full_data_reference(train, val, test, common, args, seed,
+                                           train_missing=not getattr(args, "no_reference", False))
 
     seed_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if method == "mirage":
         size = condensed.save(seed_dir / "condensed.mirage")
         train_set, weights = training_set(condensed)
-        result = train_graph_classifier(train_set, val, test, sample_weights=weights,
-                                        steps_per_epoch=max(1, len(train) // 32), **common)
         extra = {"patterns_per_class": condensed.num_patterns(), "trees": len(condensed.trees),
                  "class_specific_patterns": condensed.meta["class_specific_patterns"]}
+        if mirage_readout(args) == "trees":
+            # The graphs the GNN is selected and scored on, read out at the nodes whose trees were kept.
+            val, val_whole = tree_readout(condensed, val)
+            test, test_whole = tree_readout(condensed, test)
+            extra["read_out_whole"] = {"val": val_whole, "test": test_whole}
+        result = train_graph_classifier(train_set, val, test, sample_weights=weights,
+                                        steps_per_epoch=max(1, len(train) // 32), **common)
     else:
         if method == "random":
             subset = _random_subset(train, args.graphs_per_class, seed)
@@ -200,7 +221,9 @@ def summarize(records: list[dict]) -> dict:
     for part in ("full", "condensed"):
         for metric in ("roc_auc", "accuracy"):
             # Seeds whose split leaves ROC-AUC undefined (a single class) are left out and counted.
-            usable = [r for r in records if r[part]["test"][metric] is not None and r[part]["val"][metric] is not None]
+            # Runs without the full-data reference have no "full" part.
+            usable = [r for r in records if r[part] is not None and r[part]["test"][metric] is not None
+                      and r[part]["val"][metric] is not None]
             if not usable:
                 summary[f"{part}_{metric}"] = {"mean": None, "std": None, "top5_by_val_mean": None, "val_mean": None,
                                                "val_std": None, "seeds": 0}
@@ -213,7 +236,8 @@ def summarize(records: list[dict]) -> dict:
                                            "val_std": float(val.std()), "seeds": len(usable)}
     for key in ("condensed_bytes", "condense_seconds"):
         summary[key] = float(np.mean([r[key] for r in records]))
-    summary["train_seconds_full"] = float(np.mean([r["full"]["train_seconds"] for r in records]))
+    full_seconds = [r["full"]["train_seconds"] for r in records if r["full"] is not None]
+    summary["train_seconds_full"] = float(np.mean(full_seconds)) if full_seconds else None
     summary["train_seconds_condensed"] = float(np.mean([r["condensed"]["train_seconds"] for r in records]))
     return summary
 
@@ -221,6 +245,8 @@ def summarize(records: list[dict]) -> dict:
 def format_table(args, summary: dict, num_seeds: int) -> str:
     def cell(key):
         entry = summary[key]
+        if entry["mean"] is None and key.startswith("full") and summary["train_seconds_full"] is None:
+            return "not trained (--no-reference)"
         if entry["mean"] is None:
             return "undefined (single-class splits)"
         return f"{100 * entry['mean']:6.2f} ± {100 * entry['std']:5.2f} (top-5 {100 * entry['top5_by_val_mean']:6.2f})"
@@ -231,7 +257,8 @@ def format_table(args, summary: dict, num_seeds: int) -> str:
         f"{'full data':12} {cell('full_roc_auc'):32} {cell('full_accuracy'):32}",
         f"{'condensed':12} {cell('condensed_roc_auc'):32} {cell('condensed_accuracy'):32}",
         (f"condensed size {summary['condensed_bytes']:.0f} bytes; condensation {summary['condense_seconds']:.3f} s; "
-         f"training {summary['train_seconds_full']:.1f} s full vs {summary['train_seconds_condensed']:.1f} s condensed"),
+         + "training " + ("" if summary["train_seconds_full"] is None else f"{summary['train_seconds_full']:.1f} s full vs ")
+         + f"{summary['train_seconds_condensed']:.1f} s condensed"),
     ]
     return "\n".join(lines)
 
@@ -243,6 +270,10 @@ def run_condense(args) -> int:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     if getattr(args, "iterations", None) is not None and args.iterations < 1:
         raise ValueError(f"--iterations must be >= 1, got {args.iterations}")
+    if getattr(args, "no_reference", False) and (
+            args.method in SELECTORS or (args.method == "kidd" and getattr(args, "init", None) in SELECTORS)):
+        raise ValueError(f"--no-reference: {args.method} selects on the embeddings of the full-data GNN, which "
+                         "--no-reference does not train" + (" (use --init random)" if args.method == "kidd" else ""))
     ctx = init_distributed(args.device)
     args.device = str(ctx.device)
     out = Path(args.out)
@@ -258,7 +289,7 @@ def run_condense(args) -> int:
         for seed in range(args.seeds):
             # Records of runs older than the check carry no config and are taken as they are.
             record_path = out / f"seed{seed}.json"
-            earlier = json.loads(record_path.read_text()).get("config") if record_path.is_file() else None
+            earlier = _earlier_config(json.loads(record_path.read_text())) if record_path.is_file() else None
             if earlier is not None and earlier != config:
                 changed = sorted(key for key in config.keys() | earlier.keys() if config.get(key) != earlier.get(key))
                 then = ", ".join(f"{key}={earlier.get(key)!r}" for key in changed)
@@ -272,9 +303,9 @@ def run_condense(args) -> int:
                 continue
             record = run_seed(dataset, args.method, seed, args, out)
             _write_json(record_path, record)
-            log.info("seed %d: condensed test ROC-AUC %.4f (full %.4f), %d bytes", seed,
-                     record["condensed"]["test"]["roc_auc"], record["full"]["test"]["roc_auc"],
-                     record["condensed_bytes"])
+            full = record["full"]["test"]["roc_auc"] if record["full"] is not None else None
+            log.info("seed %d: condensed test ROC-AUC %s (full %s), %d bytes", seed,
+                     record["condensed"]["test"]["roc_auc"], full, record["condensed_bytes"])
         ctx.barrier()
         if not ctx.is_main:
             return 0
@@ -284,6 +315,7 @@ def run_condense(args) -> int:
                   "support": mirage_support(args.support) if args.method == "mirage" else None, "seeds": args.seeds,
                   "node_labels": args.node_labels if args.method == "mirage" else None,
                   "edge_labels": args.edge_labels if args.method == "mirage" else None,
+                  "readout": mirage_readout(args) if args.method == "mirage" else None,
                   "summary": summary}
         _write_json(out / "results.json", {**result, "records": records})
         print(json.dumps(result, indent=2) if args.json else format_table(args, summary, args.seeds))

@@ -188,7 +188,8 @@ def evaluate(model: GraphClassifier, graphs: Sequence[Data] | Sequence[Batch], i
         graphs = evaluation_batches(graphs, inputs, device)
     logits, labels = [], []
     for batch in graphs:
-        logits.append(model(batch.x, batch.edge_index, batch.batch, num_graphs=batch.num_graphs).cpu())
+        logits.append(model(batch.x, batch.edge_index, batch.batch, getattr(batch, "root_mask", None),
+                            batch.num_graphs).cpu())
         labels.append(batch.y.view(-1).cpu())
     return scores(torch.cat(logits), torch.cat(labels))
 

@@ -83,3 +83,23 @@ def test_columns_out_of_range_or_continuous():
         discretize(torch.tensor([[1.0, 0.5]] * 4), EDGES, 3, "columns:1", what="edges")
     with pytest.raises(ValueError, match="needs nodes features, and there are none"):
         discretize(None, EDGES, 3, "columns:0")
+
+
+def test_category_keys_are_what_the_categories_stand_for():
+    from graphkd.condense import category_keys
+
+    features = torch.tensor([[6, 0, 3], [8, 1, 3], [6, 0, 5]])
+    keys, resolved = category_keys(features, EDGES, 3, "columns:0,1")
+    assert resolved == "columns:0,1" and keys.tolist() == [[6, 0], [8, 1], [6, 0]]
+    # Ranks depend on the rows a call sees; keys do not.
+    assert discretize(features, EDGES, 3, "columns:0,1").tolist() == [0, 1, 0]
+    assert discretize(features[1:], EDGES[:, :1], 2, "columns:0,1").tolist() == [1, 0]
+    assert category_keys(features[1:], EDGES[:, :1], 2, "columns:0,1")[0].tolist() == [[8, 1], [6, 0]]
+    keys, resolved = category_keys(torch.eye(4)[[2, 0, 3]], EDGES, 3)
+    assert resolved == "argmax" and keys.view(-1).tolist() == [2, 0, 3]
+    keys, resolved = category_keys(None, EDGES, 3)
+    assert resolved == "degree" and keys.view(-1).tolist() == [1, 2, 1]
+    keys, resolved = category_keys(None, EDGES, 3, what="edges")
+    assert resolved == "none" and keys.tolist() == [[0]] * 4
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        category_keys(features, EDGES, 3, "kmeans")

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from torch_geometric.data import Batch
+from torch_geometric.data import Batch, Data
 
 from graphkd.condense import CondensedDataset, CondensedFileError, EmptyClassError, condense, discretize
 from graphkd.condense.mining import _brute_force_frequent_itemsets
@@ -97,7 +97,7 @@ def test_corrupt_and_foreign_files(condensed, tmp_path):
         CondensedDataset.from_bytes(b"PK\x03\x04 a zip file")
     future = bytearray(condensed.to_bytes())
     future[len(b"GEOKD-MIRAGE\n")] = 99
-    with pytest.raises(CondensedFileError, match="format 99; this geokd reads format 1 \\(upgrade geokd\\)"):
+    with pytest.raises(CondensedFileError, match="format 99; this geokd reads formats 1 to 2 \\(upgrade geokd\\)"):
         CondensedDataset.from_bytes(bytes(future))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         CondensedDataset.load(tmp_path / "missing.mirage")
@@ -242,3 +242,126 @@ def test_class_specific_tree_sets_are_counted(mutag):
         g.y = torch.zeros_like(g.y)
     shared = condense(graphs + relabelled, num_hops=1, min_support=0.5)
     assert shared.num_patterns()[0] > 0 and shared.meta["class_specific_patterns"] == [0, 0]
+
+
+def test_readout_masks_are_the_nodes_holding_a_kept_tree(mutag):
+    train, test = mutag[::2], mutag[1::2]
+    condensed = condense(train, num_hops=2, min_support=0.3)
+    masks = condensed.readout_masks(test)
+    assert [m.numel() for m in masks] == [g.num_nodes for g in test] and all(m.dtype == torch.bool for m in masks)
+    # Reference: hash the training and test graphs together (one discretization); the trees of the
+    # frequent sets are the trees frequent on their own in some class (every item of a frequent set is
+    # frequent, and every frequent item is a frequent set).
+    batch = Batch.from_data_list(train + test)
+    labels = discretize(batch.x, batch.edge_index, batch.num_nodes)
+    edge_labels = discretize(batch.edge_attr, batch.edge_index, batch.num_nodes, what="edges")
+    ids = tree_hash(batch.edge_index, labels, 2, edge_labels)[2]
+    ptr = batch.ptr.tolist()
+    kept = set()
+    for label in range(2):
+        transactions = [set(ids[ptr[g]:ptr[g + 1]].tolist()) for g in range(len(train)) if int(train[g].y) == label]
+        kept |= {t for t in set().union(*transactions) if sum(t in s for s in transactions) >= 0.3 * len(transactions)}
+    expected = torch.tensor([int(i) in kept for i in ids[ptr[len(train)]:]])
+    assert torch.equal(torch.cat(masks), expected)
+    assert 0 < int(expected.sum()) < expected.numel()
+
+
+def test_readout_masks_match_categories_by_key_not_by_rank():
+    # Integer features: categories are ranks of the distinct rows a call sees, so the test graphs'
+    # ranks differ from the training graphs' (the value 5 is absent there, 9 unknown to training).
+    def graph(values, label):
+        n = len(values)
+        edges = [[i, (i + 1) % n] for i in range(n)] + [[(i + 1) % n, i] for i in range(n)]
+        return Data(x=torch.tensor(values).view(-1, 1), edge_index=torch.tensor(edges).t(), y=torch.tensor([label]))
+
+    train = [graph([1, 3, 5, 7], 0), graph([1, 3, 5, 7], 0), graph([3, 7, 7], 1), graph([3, 7, 7], 1)]
+    condensed = condense(train, num_hops=1, min_support=1.0)
+    assert condensed.meta["node_labels"] == "categorical"
+    test = [graph([1, 3, 9, 7], 0), graph([7, 3, 7], 1), graph([9, 9], 1)]
+    masks = condensed.readout_masks(test)
+    # Depth-1 trees on a cycle: a node and its two neighbours' values. Kept: every tree of the
+    # training cycles (each class's graphs are equal, so every tree reaches support 1).
+    def trees(values):
+        n = len(values)
+        return [(values[i], tuple(sorted((values[i - 1], values[(i + 1) % n])))) for i in range(n)]
+
+    kept = {t for g in ([1, 3, 5, 7], [3, 7, 7]) for t in trees(g)}
+    for mask, values in zip(masks, ([1, 3, 9, 7], [7, 3, 7], [9, 9])):
+        assert mask.tolist() == [t in kept for t in trees(values)]
+    assert masks[1].all() and not masks[2].any()
+    # A readout over the kept trees; a graph with none is read out whole and counted.
+    from graphkd.condense import tree_readout
+
+    graphs, whole = tree_readout(condensed, test)
+    assert whole == 1 and graphs[2].root_mask.all() and torch.equal(graphs[0].root_mask, masks[0])
+    assert not hasattr(test[0], "root_mask")  # the originals are left alone
+
+
+def test_readout_with_degree_labels_and_function_strategies(mutag):
+    train, test = mutag[::2], mutag[1::2]
+    by_degree = condense(train, num_hops=1, min_support=0.3, node_strategy="degree")
+    assert by_degree.meta["node_labels"] == "degree" and by_degree.meta["edge_labels"] == "argmax"
+    batch = Batch.from_data_list(test)
+    degree = discretize(batch.x, batch.edge_index, batch.num_nodes, "degree")
+    kept_degrees = {tuple(t["labels"][:1]) for t in by_degree.trees}
+    mask = torch.cat(by_degree.readout_masks(test))
+    assert bool(mask.any()) and all((int(d),) in kept_degrees for d in degree[mask])
+
+    def element(features, edge_index, num_nodes):
+        return features.argmax(dim=1)
+
+    by_function = condense(train, num_hops=2, min_support=0.3, node_strategy=element)
+    assert by_function.meta["node_labels"] == "function"
+    with pytest.raises(ValueError, match="node_strategy is required"):
+        by_function.readout_masks(test)
+    reference = condense(train, num_hops=2, min_support=0.3)
+    assert [m.tolist() for m in by_function.readout_masks(test, node_strategy=element)] == [
+        m.tolist() for m in reference.readout_masks(test)]
+
+
+@pytest.mark.parametrize("gnn", ["gin", "gat"])
+def test_masked_readout_equals_the_union_of_the_graphs_kept_trees(mutag, gnn):
+    # Mirage's authors score a test graph as the disjoint union of its nodes' trees that the condensed
+    # set holds, summing the roots; with GIN and GAT the masked readout of the graph is the same sum.
+    from graphkd.nn import GraphClassifier
+
+    train, test = mutag[::2], mutag[1::2][:12]
+    condensed = condense(train, num_hops=2, min_support=0.3)
+    torch.manual_seed(0)
+    model = GraphClassifier(gnn, 7, 16, 2, 2).eval()
+    trees = condensed.tree_graph(range(len(condensed.trees)))
+    batch = Batch.from_data_list(train + test)
+    labels = discretize(batch.x, batch.edge_index, batch.num_nodes)
+    edge_labels = discretize(batch.edge_attr, batch.edge_index, batch.num_nodes, what="edges")
+    ids = tree_hash(torch.cat([batch.edge_index, trees.edge_index + batch.num_nodes], dim=1),
+                    torch.cat([labels, trees.node_label]), 2, torch.cat([edge_labels, trees.edge_label]))[2]
+    root_ids = ids[batch.num_nodes:][trees.root_mask].tolist()
+    with torch.no_grad():
+        for graph, mask, start in zip(test, condensed.readout_masks(test), batch.ptr[len(train):].tolist()):
+            union = [root_ids.index(int(i)) for i in ids[start:start + graph.num_nodes] if int(i) in root_ids]
+            masked = model(graph.x, graph.edge_index, torch.zeros(graph.num_nodes, dtype=torch.long), mask, 1)
+            if not union:
+                assert not mask.any()
+                continue
+            built = condensed.tree_graph(union)
+            expected = model(built.x, built.edge_index, torch.zeros(built.num_nodes, dtype=torch.long),
+                             built.root_mask, 1)
+            torch.testing.assert_close(masked, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_format_1_files_load_but_cannot_read_out_new_graphs(mutag, condensed):
+    import json
+    import struct
+    import zlib
+
+    data = condensed.to_bytes()
+    header = len(b"GEOKD-MIRAGE\n") + struct.calcsize("<HI")
+    payload = json.loads(zlib.decompress(data[header:]))
+    assert payload["node_keys"] and payload["edge_keys"]
+    del payload["node_keys"], payload["edge_keys"]
+    body = zlib.compress(json.dumps(payload).encode())
+    old = CondensedDataset.from_bytes(b"GEOKD-MIRAGE\n" + struct.pack("<HI", 1, zlib.crc32(body)) + body)
+    assert old.trees == condensed.trees and old.node_keys is None
+    with pytest.raises(ValueError, match="holds no category keys .*condense again"):
+        old.readout_masks(mutag[:3])
+    assert condensed.readout_masks([]) == []

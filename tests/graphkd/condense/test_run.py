@@ -150,3 +150,61 @@ def test_condense_bad_label_strategies_exit_2(tmp_path, capsys, flag, value, mes
         main(["condense", "--method", "mirage", "--dataset", "MUTAG", flag, value, "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_condense_mirage_readout_trees_or_all(tmp_path, capsys):
+    base = ["condense", "--method", "mirage", "--dataset", "MUTAG", "--gnn", "gin", "--support", "0.3", "--seeds",
+            "1", "--epochs", "2", "--reference-dir", str(tmp_path / "reference"), "--json"]
+    assert main([*base, "--out", str(tmp_path / "trees")]) == 0  # the default
+    assert json.loads(capsys.readouterr().out)["readout"] == "trees"
+    trees = json.loads((tmp_path / "trees" / "seed0.json").read_text())
+    assert trees["config"]["readout"] == "trees"
+    assert set(trees["read_out_whole"]) == {"val", "test"}
+    assert 0 <= trees["read_out_whole"]["test"] < 19  # MUTAG's 10% test split: most graphs hold kept trees
+    assert main([*base, "--readout", "all", "--out", str(tmp_path / "all")]) == 0
+    capsys.readouterr()
+    every = json.loads((tmp_path / "all" / "seed0.json").read_text())
+    assert every["config"]["readout"] == "all" and "read_out_whole" not in every
+    # Same condensed set and training; only the graphs scored differ.
+    from graphkd.condense import CondensedDataset
+
+    sets = [CondensedDataset.load(tmp_path / d / "seed0" / "condensed.mirage") for d in ("trees", "all")]
+    assert sets[0].patterns == sets[1].patterns and sets[0].trees == sets[1].trees
+    assert every["condensed"]["val"] != trees["condensed"]["val"]
+
+    # Records from before --readout read out every node: they resume under --readout all only.
+    record = tmp_path / "all" / "seed0.json"
+    old = json.loads(record.read_text())
+    del old["config"]["readout"]
+    record.write_text(json.dumps(old))
+    assert main([*base, "--readout", "all", "--out", str(tmp_path / "all")]) == 0
+    capsys.readouterr()
+    assert main([*base, "--out", str(tmp_path / "all")]) == 2
+    assert "was run with readout='all', not readout='trees'" in capsys.readouterr().err
+
+
+def test_condense_without_reference(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["condense", "--method", "mirage", "--dataset", "MUTAG", "--support", "0.3", "--seeds", "1", "--epochs",
+            "1", "--no-reference", "--out", str(out)]
+    assert main(argv) == 0
+    assert "not trained (--no-reference)" in capsys.readouterr().out
+    assert json.loads((out / "seed0.json").read_text())["full"] is None
+    assert not (out / "reference").exists()
+    summary = json.loads((out / "results.json").read_text())["summary"]
+    assert summary["full_roc_auc"]["mean"] is None and summary["train_seconds_full"] is None
+    # A reference the directory already holds is used.
+    random_run = ["condense", "--method", "random", "--dataset", "MUTAG", "--seeds", "1", "--epochs", "1",
+                  "--reference-dir", str(tmp_path / "reference")]
+    assert main([*random_run, "--out", str(tmp_path / "trained")]) == 0
+    assert main([*random_run, "--no-reference", "--out", str(tmp_path / "reused")]) == 0
+    trained, reused = (json.loads((tmp_path / d / "seed0.json").read_text())["full"] for d in ("trained", "reused"))
+    assert reused == trained and reused is not None
+    capsys.readouterr()
+    for method in ("herding", "kcenter"):
+        assert main(["condense", "--method", method, "--dataset", "MUTAG", "--no-reference", "--out",
+                     str(tmp_path / method)]) == 2
+        assert f"--no-reference: {method} selects on the embeddings" in capsys.readouterr().err
+    assert main(["condense", "--method", "kidd", "--dataset", "MUTAG", "--no-reference", "--out",
+                 str(tmp_path / "kidd")]) == 2
+    assert "(use --init random)" in capsys.readouterr().err

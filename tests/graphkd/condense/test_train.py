@@ -140,6 +140,28 @@ def test_evaluation_batches_score_as_the_graphs_one_by_one(mutag):
         assert result["roc_auc"] == pytest.approx(expected["roc_auc"], abs=1e-12)
 
 
+def test_evaluate_reads_out_the_masked_nodes(mutag):
+    # Graphs carrying a root_mask are scored by the sum over those nodes only.
+    inputs = NodeInputs(7)
+    torch.manual_seed(0)
+    model = GraphClassifier("gin", 7, 8, 2, 2).eval()
+    graphs = []
+    for index, g in enumerate(mutag[:30]):
+        g = g.clone()
+        g.root_mask = torch.arange(g.num_nodes) % (2 + index % 3) == 0
+        graphs.append(g)
+    with torch.no_grad():
+        logits = torch.cat([model(g.x.float(), g.edge_index, torch.zeros(g.num_nodes, dtype=torch.long), g.root_mask)
+                            for g in graphs])
+        whole = torch.cat([model(g.x.float(), g.edge_index, torch.zeros(g.num_nodes, dtype=torch.long))
+                           for g in graphs])
+    expected = scores(logits, torch.tensor([int(g.y) for g in graphs]))
+    assert not torch.allclose(logits, whole)
+    result = evaluate(model, graphs, inputs, torch.device("cpu"))
+    assert result["roc_auc"] == pytest.approx(expected["roc_auc"], abs=1e-12)
+    assert result["accuracy"] == pytest.approx(expected["accuracy"])
+
+
 @pytest.mark.parametrize("with_roots", [False, True])
 def test_packed_graphs_cut_the_batches_pyg_collates(with_roots):
     generator = torch.Generator().manual_seed(0)
