@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="thresholds to try: a fraction in (0, 1], or one per class joined by commas (0.03,0.1)")
     parser.add_argument("--labels", nargs="+", default=["auto"],
                         help="tree labellings to try: auto (every categorical feature) or a discretize strategy")
-    parser.add_argument("--readouts", nargs="+", choices=["trees", "all"], default=["trees"],
+    parser.add_argument("--readouts", nargs="+", choices=["all", "trees"], default=["all"],
                         help="which validation and test nodes the GNN sums (graphkd condense --readout)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=50)

@@ -109,7 +109,7 @@ def mirage_support(support):
 
 
 def mirage_readout(args) -> str:
-    return getattr(args, "readout", "trees")
+    return getattr(args, "readout", "all")
 
 
 def _earlier_config(record: dict) -> dict | None:
@@ -303,9 +303,12 @@ def run_condense(args) -> int:
                 continue
             record = run_seed(dataset, args.method, seed, args, out)
             _write_json(record_path, record)
-            full = record["full"]["test"]["roc_auc"] if record["full"] is not None else None
-            log.info("seed %d: condensed test ROC-AUC %s (full %s), %d bytes", seed,
-                     record["condensed"]["test"]["roc_auc"], full, record["condensed_bytes"])
+            def auc(part):
+                value = part["test"]["roc_auc"] if part is not None else None
+                return "n/a" if value is None else f"{value:.4f}"
+
+            log.info("seed %d: condensed test ROC-AUC %s (full %s), %d bytes", seed, auc(record["condensed"]),
+                     auc(record["full"]), record["condensed_bytes"])
         ctx.barrier()
         if not ctx.is_main:
             return 0
