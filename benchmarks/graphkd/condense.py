@@ -145,7 +145,9 @@ def readout_table(rows: list[dict]) -> str:
 
     for (dataset, gnn, method), every in cells.items():
         trees = cells.get((dataset, gnn, "mirage-trees"))
-        if method != "mirage" or trees is None or every["condensed_roc_auc"]["mean"] is None:
+        # Rows summarised before validation means were kept have none to choose by: read the cell again.
+        if method != "mirage" or trees is None or any(row["condensed_roc_auc"].get("val_mean") is None
+                                                      for row in (every, trees)):
             continue
         chosen = max((every, trees), key=lambda row: row["condensed_roc_auc"]["val_mean"])
         random = cells.get((dataset, gnn, "random"))
