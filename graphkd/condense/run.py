@@ -221,9 +221,11 @@ def summarize(records: list[dict]) -> dict:
     for part in ("full", "condensed"):
         for metric in ("roc_auc", "accuracy"):
             # Seeds whose split leaves ROC-AUC undefined (a single class) are left out and counted.
-            # Runs without the full-data reference have no "full" part.
-            usable = [r for r in records if r[part] is not None and r[part]["test"][metric] is not None
-                      and r[part]["val"][metric] is not None]
+            # Seeds run without the full-data reference have no "full" part; a mean over the others would
+            # stand beside the condensed mean of every seed, so then the full-data scores stay empty.
+            missing = part == "full" and any(r["full"] is None for r in records)
+            usable = [] if missing else [r for r in records if r[part]["test"][metric] is not None
+                                         and r[part]["val"][metric] is not None]
             if not usable:
                 summary[f"{part}_{metric}"] = {"mean": None, "std": None, "top5_by_val_mean": None, "val_mean": None,
                                                "val_std": None, "seeds": 0}
@@ -236,8 +238,8 @@ def summarize(records: list[dict]) -> dict:
                                            "val_std": float(val.std()), "seeds": len(usable)}
     for key in ("condensed_bytes", "condense_seconds"):
         summary[key] = float(np.mean([r[key] for r in records]))
-    full_seconds = [r["full"]["train_seconds"] for r in records if r["full"] is not None]
-    summary["train_seconds_full"] = float(np.mean(full_seconds)) if full_seconds else None
+    summary["train_seconds_full"] = (None if any(r["full"] is None for r in records)
+                                     else float(np.mean([r["full"]["train_seconds"] for r in records])))
     summary["train_seconds_condensed"] = float(np.mean([r["condensed"]["train_seconds"] for r in records]))
     return summary
 

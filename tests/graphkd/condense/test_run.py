@@ -106,6 +106,10 @@ def test_summary_leaves_out_undefined_roc_auc():
                                             "val_std": 0.0, "seeds": 1}
     assert summary["condensed_accuracy"]["seeds"] == 2
     assert summarize([record(None)])["full_roc_auc"]["mean"] is None
+    # Seeds without the full-data reference leave every full-data score empty, not a mean of the others.
+    partial = summarize([record(0.8), {**record(0.7), "full": None}])
+    assert partial["full_roc_auc"]["mean"] is None and partial["full_accuracy"]["mean"] is None
+    assert partial["train_seconds_full"] is None and partial["condensed_roc_auc"]["seeds"] == 2
 
 
 def test_condense_mirage_label_columns_and_options_kept_with_the_run(tmp_path, capsys):
