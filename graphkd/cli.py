@@ -101,8 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
                                "trees, those whose computation tree the condensed set holds (the whole graph when "
                                "none does), as Mirage's authors score. Which is better depends on the data: choose "
                                "on validation (default: all)")
-    condense.add_argument("--graphs-per-class", type=int, default=10,
+    condense.add_argument("--graphs-per-class", type=int, default=None,
                           help="random, herding, kcenter, doscond, kidd: graphs per class (default: 10)")
+    condense.add_argument("--budget-bytes", type=int, default=None,
+                          help="random, herding, kcenter: instead of --graphs-per-class, keep the most graphs per "
+                               "class whose stored subset fits in this many bytes (one per class at least), e.g. "
+                               "the size of a Mirage file, to compare at the same budget")
     condense.add_argument("--iterations", type=int, default=None,
                           help="doscond, kidd: optimisation steps (default: the method's, 200 and 300)")
     condense.add_argument("--init", default="herding", choices=["herding", "kcenter", "random"],

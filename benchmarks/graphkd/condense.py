@@ -65,6 +65,11 @@ def main() -> None:
     parser.add_argument("--graphs-per-class", type=int, default=GRAPHS_PER_CLASS,
                         help=f"the baselines' budget (default: {GRAPHS_PER_CLASS}); another value makes cells "
                              "named <method>-<k>pc beside the default ones")
+    parser.add_argument("--match-mirage-bytes", action="store_true",
+                        help="the baselines that keep real graphs (random, herding, kcenter) keep, instead of "
+                             "--graphs-per-class, the most graphs per class that fit in the mean size of the same "
+                             "cell's Mirage files (graphkd condense --budget-bytes; run the mirage rows first): "
+                             "cells named <method>-bytes")
     parser.add_argument("--mirage-readout", choices=("all", "trees"), default="all",
                         help="which nodes of a validation or test graph a GNN trained on Mirage's trees sums: "
                              "every node (cells 'mirage'), or those whose tree the condensed set holds (cells "
@@ -75,6 +80,9 @@ def main() -> None:
     parser.add_argument("--out", default="runs/condense")
     parser.add_argument("--json", default=None, help="write the table here (default: <out>/table.json)")
     parser.add_argument("--markdown", default=None, help="also write the table as Markdown rows here")
+    parser.add_argument("--budget-markdown", default=None,
+                        help="also write, per dataset and GNN with <method>-bytes rows, Mirage (the readout with "
+                             "the better mean validation ROC-AUC) beside the baselines at its byte budget")
     parser.add_argument("--readout-markdown", default=None,
                         help="also write, per dataset and GNN with both Mirage readouts in the table, their "
                              "scores side by side and the one with the better mean validation ROC-AUC")
@@ -85,7 +93,13 @@ def main() -> None:
         for gnn in args.gnns:
             for method in args.methods:
                 label = method
-                if method != "mirage" and args.graphs_per_class != GRAPHS_PER_CLASS:
+                budget = ["--graphs-per-class", str(args.graphs_per_class)]
+                if method != "mirage" and args.match_mirage_bytes:
+                    if method not in ("random", "herding", "kcenter"):
+                        sys.exit(f"--match-mirage-bytes: {method} does not keep real graphs")
+                    label = f"{method}-bytes"
+                    budget = ["--budget-bytes", str(mirage_bytes(Path(args.out), dataset, gnn))]
+                elif method != "mirage" and args.graphs_per_class != GRAPHS_PER_CLASS:
                     label = f"{method}-{args.graphs_per_class}pc"
                 if method == "mirage" and args.mirage_readout == "trees":
                     label = "mirage-trees"
@@ -97,7 +111,7 @@ def main() -> None:
                     "condense", "--method", method, "--dataset", dataset, "--gnn", gnn, "--hops", str(args.hops),
                     "--support", *supports, "--node-labels", options.get("node_labels", "auto"),
                     "--edge-labels", options.get("edge_labels", "auto"),
-                    "--graphs-per-class", str(args.graphs_per_class), "--readout", args.mirage_readout,
+                    *budget, "--readout", args.mirage_readout,
                     "--seeds", str(args.seeds), "--epochs", str(args.epochs), "--out", str(out),
                     "--reference-dir", str(Path(args.out) / "reference"),
                     *(["--no-reference"] if args.no_reference else []),
@@ -116,6 +130,8 @@ def main() -> None:
         Path(args.markdown).write_text(markdown_table(rows))
     if args.readout_markdown:
         Path(args.readout_markdown).write_text(readout_table(rows))
+    if args.budget_markdown:
+        Path(args.budget_markdown).write_text(budget_table(rows))
 
     def cell(entry):
         if entry["mean"] is None:
@@ -131,6 +147,15 @@ def main() -> None:
               f"{'' if full is None else f'{100 * full:7.2f}':>7} {'' if paper is None else paper:>6} "
               f"{cell(row['condensed_accuracy']):>26} {row['condensed_bytes']:8.0f} {row['condense_seconds']:10.3f} "
               f"{row['train_seconds_condensed']:8.1f}")
+
+def mirage_bytes(out: Path, dataset: str, gnn: str) -> int:
+    """The mean size in bytes of a cell's Mirage files (the same files under either readout)."""
+    for label in ("mirage", "mirage-trees"):
+        path = out / f"{dataset}-{gnn}-{label}" / "results.json"
+        if path.is_file():
+            return int(json.loads(path.read_text())["summary"]["condensed_bytes"])
+    sys.exit(f"--match-mirage-bytes: no Mirage run of {dataset} with {gnn} under {out}; run its mirage row first")
+
 
 def readout_table(rows: list[dict]) -> str:
     """Mirage's two readouts per (dataset, GNN): test ROC-AUC mean ± std with the validation mean, the
@@ -155,6 +180,38 @@ def readout_table(rows: list[dict]) -> str:
         lines.append(f"| {dataset} | {gnn.upper()} | {score(every)} | {score(trees)} | "
                      f"{'trees' if chosen is trees else 'all'} | {100 * chosen['condensed_roc_auc']['mean']:.2f} | "
                      f"{random_cell} | {every['paper_mirage_roc_auc'] or ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def budget_table(rows: list[dict]) -> str:
+    """Per (dataset, GNN): Mirage, with the readout of the better mean validation ROC-AUC, beside each baseline
+    kept at Mirage's byte budget (``<method>-bytes``) and the same baseline at ten graphs per class: test
+    ROC-AUC mean ± std (validation mean), bytes, graphs per class."""
+    cells = {(row["dataset"], row["gnn"], row["method"]): row for row in rows}
+    lines = ["| dataset | GNN | Mirage (readout) | bytes | baseline at Mirage's bytes | graphs per class | bytes "
+             "| test - Mirage's | same baseline, 10 per class |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def score(row):
+        auc = row["condensed_roc_auc"]
+        return f"{100 * auc['mean']:.2f} ± {100 * auc['std']:.2f} ({100 * auc['val_mean']:.2f})"
+
+    for (dataset, gnn, method), row in cells.items():
+        if not method.endswith("-bytes"):
+            continue
+        mirages = [cells[key] for key in ((dataset, gnn, "mirage"), (dataset, gnn, "mirage-trees")) if key in cells]
+        if not mirages:
+            continue
+        mirage = max(mirages, key=lambda entry: entry["condensed_roc_auc"]["val_mean"])
+        baseline = method[: -len("-bytes")]
+        usual = cells.get((dataset, gnn, baseline))
+        over = row.get("over_budget_seeds", 0)
+        difference = 100 * (row["condensed_roc_auc"]["mean"] - mirage["condensed_roc_auc"]["mean"])
+        usual_cell = "" if usual is None else f"{100 * usual['condensed_roc_auc']['mean']:.2f}"
+        lines.append(
+            f"| {dataset} | {gnn.upper()} | {score(mirage)} ({'trees' if mirage['method'] == 'mirage-trees' else 'all'}) "
+            f"| {mirage['condensed_bytes']:,.0f} | {baseline}: {score(row)} | {row['graphs_per_class']:.1f}"
+            f"{f' ({over} seeds over)' if over else ''} | {row['condensed_bytes']:,.0f} | {difference:+.2f} | "
+            f"{usual_cell} |")
     return "\n".join(lines) + "\n"
 
 

@@ -13,6 +13,7 @@ seeds already done.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import time
@@ -31,6 +32,9 @@ from graphkd.datasets import get_dataset
 from graphkd.nn import GraphClassifier
 
 METHODS = ("mirage", "random", "herding", "kcenter", "doscond", "kidd")
+
+#: Graphs per class the baselines keep unless told otherwise.
+GRAPHS_PER_CLASS = 10
 
 
 def _write_json(path: Path, payload: dict) -> None:
@@ -51,9 +55,9 @@ def _random_subset(train_graphs: list, graphs_per_class: int, seed: int) -> list
     return chosen
 
 
-def _serialized_size(graphs: list, path: Path) -> int:
-    """Size of the subset stored as compactly as Mirage's file: zlib over int32 edges, float32
-    features, graph sizes and labels (so the byte counts compare like with like)."""
+def _serialize(graphs: list) -> bytes:
+    """The subset stored as compactly as Mirage's file: zlib over int32 edges, float32 features, graph
+    sizes and labels (so the byte counts compare like with like)."""
     import zlib
 
     parts = [np.array([g.num_nodes for g in graphs] + [int(g.y) for g in graphs], dtype=np.int32)]
@@ -63,9 +67,32 @@ def _serialized_size(graphs: list, path: Path) -> int:
             parts.append(graph.x.numpy().astype(np.float32))
         if getattr(graph, "edge_attr", None) is not None:
             parts.append(graph.edge_attr.numpy().astype(np.float32))
-    data = zlib.compress(b"".join(part.tobytes() for part in parts), level=9)
+    return zlib.compress(b"".join(part.tobytes() for part in parts), level=9)
+
+
+def _serialized_size(graphs: list, path: Path) -> int:
+    data = _serialize(graphs)
     path.write_bytes(data)
     return len(data)
+
+
+def fit_budget(choose, budget_bytes: int, max_per_class: int) -> tuple[list, int, bool]:
+    """The subset of real graphs with the most graphs per class that is stored in ``budget_bytes``.
+
+    ``choose(k)`` gives the subset with ``k`` graphs per class. ``k`` grows from 1 while the next
+    subset's stored size (:func:`_serialize`) fits, up to ``max_per_class``; the scan stops at the first
+    ``k`` that does not fit (a random subset's size is not strictly monotone in ``k``). A condensed set
+    needs a graph of every class, so where one per class already exceeds the budget, that subset is
+    returned over budget. Returns ``(subset, k, over_budget)``.
+    """
+    k, subset = 1, choose(1)
+    over = len(_serialize(subset)) > budget_bytes
+    while not over and k < max_per_class:
+        bigger = choose(k + 1)
+        if len(_serialize(bigger)) > budget_bytes:
+            break
+        k, subset = k + 1, bigger
+    return subset, k, over
 
 
 def split_indices(dataset, labels: list[int], seed: int) -> tuple[list, list, list]:
@@ -120,6 +147,10 @@ def _earlier_config(record: dict) -> dict | None:
     return config
 
 
+def budget_bytes(args) -> int | None:
+    return getattr(args, "budget_bytes", None)
+
+
 def run_config(args) -> dict:
     """The options a seed's record depends on: a run directory is resumed only with the same ones."""
     config = {"method": args.method, "dataset": args.dataset, "gnn": args.gnn, "hops": args.hops,
@@ -127,6 +158,8 @@ def run_config(args) -> dict:
     if args.method == "mirage":
         config.update(support=mirage_support(args.support), node_labels=args.node_labels,
                       edge_labels=args.edge_labels, max_length=args.max_length, readout=mirage_readout(args))
+    elif budget_bytes(args) is not None:
+        config["budget_bytes"] = budget_bytes(args)
     else:
         config["graphs_per_class"] = args.graphs_per_class
         if args.method in ("doscond", "kidd"):
@@ -173,13 +206,27 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
         result = train_graph_classifier(train_set, val, test, sample_weights=weights,
                                         steps_per_epoch=max(1, len(train) // 32), **common)
     else:
-        if method == "random":
-            subset = _random_subset(train, args.graphs_per_class, seed)
-        elif method in SELECTORS:
-            # Selection time counts the embedding pass, not the reference training it shares with the table.
-            embeddings = graph_embeddings(full_model, train, inputs)
-            chosen = select_per_class(embeddings, [int(g.y) for g in train], args.graphs_per_class, method)
-            subset = [train[i] for i in chosen]
+        if method in ("random", *SELECTORS):
+            if method == "random":
+                def choose(k):
+                    return _random_subset(train, k, seed)
+            else:
+                # Selection time counts the embedding pass, not the reference training it shares with the table.
+                embeddings = graph_embeddings(full_model, train, inputs)
+                train_labels = [int(g.y) for g in train]
+
+                def choose(k):
+                    return [train[i] for i in select_per_class(embeddings, train_labels, k, method)]
+            if budget_bytes(args) is None:
+                subset = choose(args.graphs_per_class)
+            else:
+                largest = max(np.bincount([int(g.y) for g in train]))
+                subset, per_class, over = fit_budget(choose, budget_bytes(args), int(largest))
+                extra_budget = {"graphs_per_class": per_class, "over_budget": over}
+                if over:
+                    logging.getLogger("graphkd.condense").warning(
+                        "seed %d: one graph per class takes %d bytes, over --budget-bytes %d; keeping one per class",
+                        seed, len(_serialize(subset)), budget_bytes(args))
         elif method == "doscond":
             from graphkd.condense.doscond import doscond
 
@@ -201,7 +248,7 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
         condense_seconds = time.perf_counter() - started
         size = _serialized_size(subset, seed_dir / "condensed.bin")
         result = train_graph_classifier(subset, val, test, **common)
-        extra = {"graphs": len(subset)}
+        extra = {"graphs": len(subset), **(extra_budget if budget_bytes(args) is not None else {})}
     return {
         "seed": seed,
         "method": method,
@@ -238,6 +285,9 @@ def summarize(records: list[dict]) -> dict:
                                            "val_std": float(val.std()), "seeds": len(usable)}
     for key in ("condensed_bytes", "condense_seconds"):
         summary[key] = float(np.mean([r[key] for r in records]))
+    if all("graphs_per_class" in r for r in records):  # runs at a byte budget
+        summary["graphs_per_class"] = float(np.mean([r["graphs_per_class"] for r in records]))
+        summary["over_budget_seeds"] = sum(bool(r["over_budget"]) for r in records)
     summary["train_seconds_full"] = (None if any(r["full"] is None for r in records)
                                      else float(np.mean([r["full"]["train_seconds"] for r in records])))
     summary["train_seconds_condensed"] = float(np.mean([r["condensed"]["train_seconds"] for r in records]))
@@ -272,6 +322,18 @@ def run_condense(args) -> int:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     if getattr(args, "iterations", None) is not None and args.iterations < 1:
         raise ValueError(f"--iterations must be >= 1, got {args.iterations}")
+    if getattr(args, "graphs_per_class", None) is None:
+        args.graphs_per_class = GRAPHS_PER_CLASS if budget_bytes(args) is None else None
+    elif args.graphs_per_class < 1:
+        raise ValueError(f"--graphs-per-class must be >= 1, got {args.graphs_per_class}")
+    if budget_bytes(args) is not None:
+        if args.method not in ("random", *SELECTORS):
+            raise ValueError(f"--budget-bytes: {args.method} does not keep real graphs; only random, herding and "
+                             "kcenter fit their subset to a byte budget")
+        if args.graphs_per_class is not None:
+            raise ValueError("give --graphs-per-class or --budget-bytes, not both")
+        if args.budget_bytes < 1:
+            raise ValueError(f"--budget-bytes must be >= 1, got {args.budget_bytes}")
     if getattr(args, "no_reference", False) and (
             args.method in SELECTORS or (args.method == "kidd" and getattr(args, "init", None) in SELECTORS)):
         raise ValueError(f"--no-reference: {args.method} selects on the embeddings of the full-data GNN, which "
@@ -321,7 +383,7 @@ def run_condense(args) -> int:
                   "node_labels": args.node_labels if args.method == "mirage" else None,
                   "edge_labels": args.edge_labels if args.method == "mirage" else None,
                   "readout": mirage_readout(args) if args.method == "mirage" else None,
-                  "summary": summary}
+                  "budget_bytes": budget_bytes(args), "summary": summary}
         _write_json(out / "results.json", {**result, "records": records})
         print(json.dumps(result, indent=2) if args.json else format_table(args, summary, args.seeds))
         return 0

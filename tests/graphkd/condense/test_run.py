@@ -212,3 +212,96 @@ def test_condense_without_reference(tmp_path, capsys):
     assert main(["condense", "--method", "kidd", "--dataset", "MUTAG", "--no-reference", "--out",
                  str(tmp_path / "kidd")]) == 2
     assert "(use --init random)" in capsys.readouterr().err
+
+
+def _graph(num_nodes, label):
+    import torch
+    from torch_geometric.data import Data
+
+    edges = torch.tensor([list(range(num_nodes - 1)), list(range(1, num_nodes))], dtype=torch.long)
+    return Data(x=torch.arange(num_nodes * 3, dtype=torch.float).view(num_nodes, 3), edge_index=edges,
+                y=torch.tensor([label]))
+
+
+def test_fit_budget_keeps_the_most_graphs_per_class_that_fit():
+    from graphkd.condense.run import _serialize, fit_budget
+
+    pools = {0: [_graph(n, 0) for n in range(5, 25)], 1: [_graph(n, 1) for n in range(30, 50)]}
+
+    def choose(k):
+        return pools[0][:k] + pools[1][:k]
+
+    sizes = [len(_serialize(choose(k))) for k in range(1, 21)]
+    assert sizes == sorted(sizes)
+    for k in (1, 4, 13):
+        for budget in (sizes[k - 1], sizes[k] - 1):  # exactly the size of k per class, and just under k + 1's
+            subset, per_class, over = fit_budget(choose, budget, 20)
+            assert (per_class, over, len(subset)) == (k, False, 2 * k)
+    # The whole pool when everything fits; one per class, flagged, when nothing does.
+    assert fit_budget(choose, sizes[-1] * 2, 20)[1:] == (20, False)
+    subset, per_class, over = fit_budget(choose, sizes[0] - 1, 20)
+    assert (len(subset), per_class, over) == (2, 1, True)
+
+
+def test_condense_random_at_a_byte_budget(tmp_path, capsys):
+    from graphkd.condense.run import _random_subset, _serialize, split_indices
+    from graphkd.datasets import get_dataset
+
+    dataset = get_dataset("MUTAG")
+    graphs = list(dataset)
+    train_index, _, _ = split_indices(dataset, [int(g.y) for g in graphs], 0)
+    train = [graphs[i] for i in train_index]
+    budget = len(_serialize(_random_subset(train, 6, 0))) + 1
+    out = tmp_path / "run"
+    argv = ["condense", "--method", "random", "--dataset", "MUTAG", "--budget-bytes", str(budget), "--seeds", "1",
+            "--epochs", "1", "--out", str(out), "--json"]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    record = json.loads((out / "seed0.json").read_text())
+    k = record["graphs_per_class"]
+    # The scan stops at the first k whose random subset does not fit.
+    assert k >= 6 and not record["over_budget"] and record["graphs"] == 2 * k
+    assert all(len(_serialize(_random_subset(train, j, 0))) <= budget for j in range(1, k + 1))
+    assert len(_serialize(_random_subset(train, k + 1, 0))) > budget
+    assert record["condensed_bytes"] == len(_serialize(_random_subset(train, k, 0))) <= budget
+    assert printed["budget_bytes"] == budget and record["config"]["budget_bytes"] == budget
+    assert "graphs_per_class" not in record["config"]
+    # Another budget is another run.
+    assert main([*argv[:6], str(budget + 100), *argv[7:]]) == 2
+    assert f"was run with budget_bytes={budget}, not budget_bytes={budget + 100}" in capsys.readouterr().err
+    # Below one graph per class: one per class, flagged and logged.
+    small = tmp_path / "small"
+    assert main(["condense", "--method", "random", "--dataset", "MUTAG", "--budget-bytes", "10", "--seeds", "1",
+                 "--epochs", "1", "--out", str(small)]) == 0
+    record = json.loads((small / "seed0.json").read_text())
+    assert (record["graphs"], record["graphs_per_class"], record["over_budget"]) == (2, 1, True)
+    assert "over --budget-bytes 10; keeping one per class" in (small / "log.txt").read_text()
+
+
+def test_condense_herding_at_a_byte_budget(tmp_path, capsys):
+    argv = ["condense", "--method", "herding", "--dataset", "MUTAG", "--seeds", "1", "--epochs", "1",
+            "--reference-dir", str(tmp_path / "reference")]
+    assert main([*argv, "--graphs-per-class", "3", "--out", str(tmp_path / "three")]) == 0
+    three = json.loads((tmp_path / "three" / "seed0.json").read_text())
+    assert main([*argv, "--budget-bytes", str(three["condensed_bytes"]), "--out", str(tmp_path / "budget")]) == 0
+    budget = json.loads((tmp_path / "budget" / "seed0.json").read_text())
+    # Herding's selections are nested (four per class hold the three), so the budget of three keeps those.
+    assert (budget["graphs_per_class"], budget["over_budget"]) == (3, False)
+    assert budget["condensed_bytes"] == three["condensed_bytes"] and budget["full"] == three["full"]
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--method", "mirage"], "--budget-bytes: mirage does not keep real graphs"),
+    (["--method", "doscond"], "--budget-bytes: doscond does not keep real graphs"),
+    (["--method", "random", "--graphs-per-class", "3"], "give --graphs-per-class or --budget-bytes, not both"),
+])
+def test_condense_bad_budget_exits_2(tmp_path, capsys, extra, message):
+    assert main(["condense", "--dataset", "MUTAG", "--budget-bytes", "500", *extra, "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+    assert main(["condense", "--dataset", "MUTAG", "--method", "random", "--budget-bytes", "0", "--out",
+                 str(tmp_path)]) == 2
+    assert "--budget-bytes must be >= 1, got 0" in capsys.readouterr().err
+    assert main(["condense", "--dataset", "MUTAG", "--method", "random", "--graphs-per-class", "0", "--out",
+                 str(tmp_path)]) == 2
+    assert "--graphs-per-class must be >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "seed0.json").exists()
