@@ -287,6 +287,7 @@ def summarize(records: list[dict]) -> dict:
         summary[key] = float(np.mean([r[key] for r in records]))
     if all("graphs_per_class" in r for r in records):  # runs at a byte budget
         summary["graphs_per_class"] = float(np.mean([r["graphs_per_class"] for r in records]))
+        summary["graphs"] = float(np.mean([r["graphs"] for r in records]))
         summary["over_budget_seeds"] = sum(bool(r["over_budget"]) for r in records)
     summary["train_seconds_full"] = (None if any(r["full"] is None for r in records)
                                      else float(np.mean([r["full"]["train_seconds"] for r in records])))

@@ -265,6 +265,8 @@ def test_condense_random_at_a_byte_budget(tmp_path, capsys):
     assert len(_serialize(_random_subset(train, k + 1, 0))) > budget
     assert record["condensed_bytes"] == len(_serialize(_random_subset(train, k, 0))) <= budget
     assert printed["budget_bytes"] == budget and record["config"]["budget_bytes"] == budget
+    assert (printed["summary"]["graphs_per_class"], printed["summary"]["graphs"]) == (k, 2 * k)
+    assert printed["summary"]["over_budget_seeds"] == 0
     assert "graphs_per_class" not in record["config"]
     # Another budget is another run.
     assert main([*argv[:6], str(budget + 100), *argv[7:]]) == 2
@@ -275,6 +277,7 @@ def test_condense_random_at_a_byte_budget(tmp_path, capsys):
                  "--epochs", "1", "--out", str(small)]) == 0
     record = json.loads((small / "seed0.json").read_text())
     assert (record["graphs"], record["graphs_per_class"], record["over_budget"]) == (2, 1, True)
+    assert json.loads((small / "results.json").read_text())["summary"]["over_budget_seeds"] == 1
     assert "over --budget-bytes 10; keeping one per class" in (small / "log.txt").read_text()
 
 
