@@ -157,16 +157,18 @@ def mirage_bytes(out: Path, dataset: str, gnn: str) -> int:
     sys.exit(f"--match-mirage-bytes: no Mirage run of {dataset} with {gnn} under {out}; run its mirage row first")
 
 
+def score(row: dict) -> str:
+    """A row's test ROC-AUC mean ± std with the validation mean in brackets, in %."""
+    auc = row["condensed_roc_auc"]
+    return f"{100 * auc['mean']:.2f} ± {100 * auc['std']:.2f} ({100 * auc['val_mean']:.2f})"
+
+
 def readout_table(rows: list[dict]) -> str:
     """Mirage's two readouts per (dataset, GNN): test ROC-AUC mean ± std with the validation mean, the
     readout with the better validation mean (the test scores take no part), and the random baseline."""
     cells = {(row["dataset"], row["gnn"], row["method"]): row for row in rows}
     lines = ["| dataset | GNN | all nodes: test (validation) | kept trees' nodes: test (validation) | chosen on validation "
              "| its test | random: test | paper (Mirage) |", "|---|---|---|---|---|---|---|---|"]
-
-    def score(row):
-        auc = row["condensed_roc_auc"]
-        return f"{100 * auc['mean']:.2f} ± {100 * auc['std']:.2f} ({100 * auc['val_mean']:.2f})"
 
     for (dataset, gnn, method), every in cells.items():
         trees = cells.get((dataset, gnn, "mirage-trees"))
@@ -191,10 +193,6 @@ def budget_table(rows: list[dict]) -> str:
     cells = {(row["dataset"], row["gnn"], row["method"]): row for row in rows}
     lines = ["| dataset | GNN | Mirage: test (validation) | bytes | baseline at Mirage's bytes: test (validation) "
              "| graphs kept | bytes | Mirage's lead |", "|---|---|---|---|---|---|---|---|"]
-
-    def score(row):
-        auc = row["condensed_roc_auc"]
-        return f"{100 * auc['mean']:.2f} ± {100 * auc['std']:.2f} ({100 * auc['val_mean']:.2f})"
 
     for (dataset, gnn, method), row in cells.items():
         if not method.endswith("-bytes"):
