@@ -22,6 +22,8 @@ from pathlib import Path
 
 from geokd.benchmark import merge_rows
 from graphkd.cli import main as graphkd_main
+from graphkd.condense.coreset import SELECTORS
+from graphkd.condense.run import GRAPHS_PER_CLASS  # the baselines' default budget; others get cells <method>-<k>pc
 
 #: Mirage's options per dataset where the defaults do not fit: the labelling and support with the best
 #: validation score on split seed 0 among those tried, sets of at most a few KB (RESULTS.md lists the
@@ -44,9 +46,6 @@ MIRAGE_OPTIONS = {
     "mol-bace": {"support": 0.5},
 }
 
-#: Real or synthetic graphs per class the baselines keep unless --graphs-per-class says otherwise; other
-#: budgets get their own cells, named e.g. ``random-1pc``.
-GRAPHS_PER_CLASS = 10
 
 PAPER_MIRAGE_ROC_AUC = {("NCI1", "gcn"): 68.2, ("DD", "gcn"): 74.8, ("DD", "gat"): 76.1, ("ogbg-molbace", "gat"): 72.7}
 
@@ -95,7 +94,7 @@ def main() -> None:
                 label = method
                 budget = ["--graphs-per-class", str(args.graphs_per_class)]
                 if method != "mirage" and args.match_mirage_bytes:
-                    if method not in ("random", "herding", "kcenter"):
+                    if method not in ("random", *SELECTORS):
                         sys.exit(f"--match-mirage-bytes: {method} does not keep real graphs")
                     label = f"{method}-bytes"
                     budget = ["--budget-bytes", str(mirage_bytes(Path(args.out), dataset, gnn))]

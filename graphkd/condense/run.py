@@ -206,6 +206,7 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
         result = train_graph_classifier(train_set, val, test, sample_weights=weights,
                                         steps_per_epoch=max(1, len(train) // 32), **common)
     else:
+        budget_record = {}
         if method in ("random", *SELECTORS):
             if method == "random":
                 def choose(k):
@@ -222,7 +223,7 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
             else:
                 largest = max(np.bincount([int(g.y) for g in train]))
                 subset, per_class, over = fit_budget(choose, budget_bytes(args), int(largest))
-                extra_budget = {"graphs_per_class": per_class, "over_budget": over}
+                budget_record = {"graphs_per_class": per_class, "over_budget": over}
                 if over:
                     logging.getLogger("graphkd.condense").warning(
                         "seed %d: one graph per class takes %d bytes, over --budget-bytes %d; keeping one per class",
@@ -248,7 +249,7 @@ def run_seed(dataset, method: str, seed: int, args, out: Path) -> dict:
         condense_seconds = time.perf_counter() - started
         size = _serialized_size(subset, seed_dir / "condensed.bin")
         result = train_graph_classifier(subset, val, test, **common)
-        extra = {"graphs": len(subset), **(extra_budget if budget_bytes(args) is not None else {})}
+        extra = {"graphs": len(subset), **budget_record}
     return {
         "seed": seed,
         "method": method,
@@ -323,8 +324,8 @@ def run_condense(args) -> int:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     if getattr(args, "iterations", None) is not None and args.iterations < 1:
         raise ValueError(f"--iterations must be >= 1, got {args.iterations}")
-    if getattr(args, "graphs_per_class", None) is None:
-        args.graphs_per_class = GRAPHS_PER_CLASS if budget_bytes(args) is None else None
+    if getattr(args, "graphs_per_class", None) is None:  # a budget in bytes, or the default count
+        args.graphs_per_class = None if budget_bytes(args) is not None else GRAPHS_PER_CLASS
     elif args.graphs_per_class < 1:
         raise ValueError(f"--graphs-per-class must be >= 1, got {args.graphs_per_class}")
     if budget_bytes(args) is not None:
